@@ -1,0 +1,1 @@
+"""Shared SQL plumbing: engines, column types, dialect helpers (SQLite and PostgreSQL)."""

@@ -1,0 +1,191 @@
+"""Creating SQLAlchemy engines for SQLite and PostgreSQL, and translating driver errors.
+
+Two engines come out of :func:`open_database` for one URL, sharing one pool:
+
+- ``auto``: every statement commits on its own. Single-statement operations (a get, an
+  upsert, a multi-row upsert) are atomic by themselves, so they need no BEGIN/COMMIT
+  round trips; this is what keeps a checkpoint write at one round trip on PostgreSQL.
+- ``tx``: explicit transactions for multi-statement operations. On SQLite they start
+  with ``BEGIN IMMEDIATE`` so that two processes never deadlock upgrading read locks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
+
+from resumable._errors import StoreUnavailableError
+
+SQLALCHEMY_2 = int(sqlalchemy.__version__.split(".")[0]) >= 2
+_WRITE_OPTION = "resumable_write"
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+@dataclass(frozen=True)
+class Database:
+    """A SQL database opened by resumable."""
+
+    auto: Engine
+    tx: Engine
+    dialect: str
+    url: str
+    """Password-masked URL, for messages."""
+    schema: str | None
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.auto.dispose()
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (unparseable URLs come back as is)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return url
+
+
+@contextmanager
+def translate_errors(url: str) -> Iterator[None]:
+    """Turn driver-level failures into StoreUnavailableError naming ``url``.
+
+    Integrity errors pass through untouched: callers (dedup, fencing) rely on them.
+    """
+    try:
+        yield
+    except IntegrityError:
+        raise
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise StoreUnavailableError(f"database {url} is unavailable: {reason}", url) from exc
+
+
+def _sqlite_setup(engine: Engine, path: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from pysqlite: we BEGIN ourselves, below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if path != ":memory:":
+            cursor.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a commit survives the process crashing (what we protect against);
+        # only an OS crash or power loss may lose the last commits.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(_WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_engine(parsed: URL) -> Engine:
+    database = parsed.database or ":memory:"
+    if database != ":memory:":
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = sqlalchemy.create_engine(
+        parsed.set(drivername="sqlite+pysqlite"),
+        connect_args={"timeout": 30, "check_same_thread": False},
+        future=True,
+    )
+    _sqlite_setup(engine, database)
+    return engine
+
+
+def _postgres_driver(drivername: str) -> str:
+    if "+" in drivername:
+        return drivername
+    # psycopg 3 has a SQLAlchemy dialect only from SQLAlchemy 2.0; Airflow 2.x installs
+    # (SQLAlchemy 1.4) ship psycopg2 instead.
+    return "postgresql+psycopg" if SQLALCHEMY_2 else "postgresql+psycopg2"
+
+
+def _postgres_engine(parsed: URL) -> Engine:
+    query = dict(parsed.query)
+    query.pop("schema", None)
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in query:
+        connect_args["connect_timeout"] = 10
+    return sqlalchemy.create_engine(
+        parsed.set(drivername=_postgres_driver(parsed.drivername), query=query),
+        connect_args=connect_args,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=20,
+        future=True,
+    )
+
+
+def open_database(url: str) -> Database:
+    """Open a SQLite or PostgreSQL database by URL, ready for resumable's tables.
+
+    A ``?schema=NAME`` query parameter on a PostgreSQL URL puts every resumable table in
+    that schema (created when missing): one database can host isolated installations.
+
+    Raises:
+        StoreUnavailableError: unsupported URL, missing driver, or unreachable server.
+    """
+    masked = mask_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreUnavailableError(f"cannot parse database URL {masked!r}: {exc}", masked) from exc
+    backend = parsed.get_backend_name()
+    schema: str | None = None
+    try:
+        if backend == "sqlite":
+            engine = _sqlite_engine(parsed)
+        elif backend in ("postgresql", "postgres"):
+            schema = parsed.query.get("schema")  # type: ignore[assignment]
+            engine = _postgres_engine(
+                parsed.set(
+                    drivername=parsed.drivername.replace("postgres+", "postgresql+")
+                    if backend == "postgres"
+                    else parsed.drivername
+                )
+            )
+        else:
+            raise StoreUnavailableError(
+                f"unsupported database URL {masked!r}: use sqlite:///… or postgresql://…",
+                masked,
+            )
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise StoreUnavailableError(
+            f"no driver for {masked!r} ({exc}); install resumable-sdk[postgres]", masked
+        ) from exc
+    dialect = engine.dialect.name
+    if schema and not _IDENTIFIER.fullmatch(schema):
+        raise StoreUnavailableError(
+            f"schema {schema!r} in {masked!r} must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*)",
+            masked,
+        )
+    if schema:
+        engine = engine.execution_options(schema_translate_map={None: schema})
+    auto = engine.execution_options(isolation_level="AUTOCOMMIT") if dialect != "sqlite" else engine
+    tx = engine.execution_options(**{_WRITE_OPTION: True})
+    database = Database(auto=auto, tx=tx, dialect=dialect, url=masked, schema=schema)
+    if schema:
+        with translate_errors(masked), auto.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    return database
+
+
+def embedded_database_path() -> Path:
+    """Where the embedded default SQLite database lives (``RESUMABLE_HOME`` overrides)."""
+    home = os.environ.get("RESUMABLE_HOME")
+    if home:
+        return Path(home).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("resumable", appauthor=False))

@@ -1,0 +1,19 @@
+"""The root ``resumable`` command group; subcommands register themselves below."""
+
+from __future__ import annotations
+
+import click
+
+import resumable
+from resumable.cli import _db, _demo, _store
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(resumable.__version__, prog_name="resumable")
+def cli() -> None:
+    """resumable: make long-running jobs survive crashes."""
+
+
+cli.add_command(_store.store)
+cli.add_command(_db.db)
+cli.add_command(_demo.demo)

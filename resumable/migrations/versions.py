@@ -1,0 +1,26 @@
+"""The ordered list of schema migrations. Append only; never edit a released one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+from sqlalchemy.engine import Connection
+
+from resumable.migrations import schema
+
+
+class Migration(NamedTuple):
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _v1_checkpoint_store(conn: Connection) -> None:
+    schema.state.create(conn, checkfirst=True)
+    schema.attempts.create(conn, checkfirst=True)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "checkpoint store: state and attempts", _v1_checkpoint_store),
+)

@@ -1,0 +1,147 @@
+"""``open_store`` and :class:`Store`: choosing a backend by URL and handing out scopes."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from types import TracebackType
+from urllib.parse import urlsplit
+
+from resumable._db.engine import embedded_database_path, mask_url
+from resumable._db.types import utcnow
+from resumable._errors import InvalidValueError, StoreUnavailableError
+from resumable.store._backend import Backend, Scope
+from resumable.store._retention import (
+    DEFAULT_RETENTION,
+    Retention,
+    _NeverExpire,
+    validate_retention,
+)
+from resumable.store._scoped import ScopedState, TaskStateStore
+from resumable.store._values import DEFAULT_MAX_VALUE_BYTES, validate_key
+
+STORE_URL_ENV = "RESUMABLE_STORE_URL"
+
+_SCHEMES = "memory://, sqlite:///…, postgresql://…, postgresql+psycopg://…, redis://…"
+
+
+def default_store_url() -> str:
+    """``RESUMABLE_STORE_URL`` if set, else the embedded SQLite file."""
+    url = os.environ.get(STORE_URL_ENV)
+    if url:
+        return url
+    return f"sqlite:///{embedded_database_path() / 'state.db'}"
+
+
+def _open_backend(url: str) -> Backend:
+    masked = mask_url(url)
+    scheme = urlsplit(url).scheme.lower()
+    base = scheme.split("+", 1)[0]
+    if base == "memory":
+        from resumable.store._memory import MemoryBackend
+
+        name = url.split("://", 1)[1] if "://" in url else ""
+        return MemoryBackend(masked, name.strip("/"))
+    if base in ("sqlite", "postgresql", "postgres"):
+        from resumable.store._sql import SQLBackend
+
+        return SQLBackend(url)
+    if base in ("redis", "rediss"):
+        from resumable.store._redis import RedisBackend
+
+        return RedisBackend(url, masked)
+    raise StoreUnavailableError(f"unsupported store URL {masked!r}: use one of {_SCHEMES}", masked)
+
+
+class Store:
+    """A checkpoint store: hands out per-run :class:`TaskStateStore` scopes.
+
+    Create with :func:`open_store`. Usable as a context manager, which closes it.
+    """
+
+    def __init__(
+        self, backend: Backend, *, max_value_bytes: int, default_retention: Retention
+    ) -> None:
+        self._backend = backend
+        self.max_value_bytes = max_value_bytes
+        self.default_retention = default_retention
+
+    @property
+    def url(self) -> str:
+        """The store's URL, password masked."""
+        return self._backend.url
+
+    def __repr__(self) -> str:
+        return f"<resumable.Store {self.url}>"
+
+    def scope(self, namespace: str, key: str) -> TaskStateStore:
+        """The key/value state of one run, isolated from every other scope.
+
+        Args:
+            namespace: What the run belongs to (a DAG, a pipeline, a task name).
+            key: Which run (a run id, a date, a dedup key).
+
+        Raises:
+            InvalidKeyError: namespace or key is not a non-empty str of ≤ 512 characters.
+        """
+        validate_key(namespace, "namespace")
+        validate_key(key, "scope key")
+        return ScopedState(
+            self._backend,
+            Scope(namespace, key),
+            max_value_bytes=self.max_value_bytes,
+            default_retention=self.default_retention,
+        )
+
+    def purge_expired(self) -> int:
+        """Delete expired keys of every scope now; return how many were removed."""
+        return self._backend.purge_expired(utcnow())
+
+    def close(self) -> None:
+        """Release the backend's connections."""
+        self._backend.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_store(
+    url: str | None = None,
+    *,
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+    default_retention: timedelta | _NeverExpire | None = DEFAULT_RETENTION,
+) -> Store:
+    """Open a checkpoint store by URL.
+
+    Args:
+        url: ``memory://``, ``sqlite:///relative.db``, ``sqlite:////abs/path.db``,
+            ``postgresql://…`` (``?schema=NAME`` to use a schema), ``redis://host:port/db``
+            (``?prefix=P`` for the key prefix). None: ``RESUMABLE_STORE_URL``, else the
+            embedded SQLite file in the user data directory.
+        max_value_bytes: Largest encoded value accepted (default 1 MiB).
+        default_retention: How long keys live when ``set`` gets no ``retention``
+            (default 30 days; None or ``NEVER_EXPIRE``: forever).
+
+    Raises:
+        StoreUnavailableError: unknown scheme, missing driver, unreachable server.
+        InvalidValueError: bad ``max_value_bytes`` or ``default_retention``.
+    """
+    if (
+        isinstance(max_value_bytes, bool)
+        or not isinstance(max_value_bytes, int)
+        or (max_value_bytes <= 0)
+    ):
+        raise InvalidValueError(f"max_value_bytes must be a positive int, got {max_value_bytes!r}")
+    retention = validate_retention(default_retention)
+    if url is not None and not isinstance(url, str):
+        raise StoreUnavailableError(f"store URL must be a str, got {type(url).__name__}")
+    backend = _open_backend(url or default_store_url())
+    return Store(backend, max_value_bytes=max_value_bytes, default_retention=retention)
