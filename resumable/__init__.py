@@ -26,10 +26,10 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0"
 
 __all__ = [
-    "NEVER_EXPIRE",
     "ConfigurationError",
     "InvalidKeyError",
     "InvalidValueError",
+    "NEVER_EXPIRE",
     "PermissionDeniedError",
     "ResumableError",
     "StaleAttemptError",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Final, Union
+from typing import Final
 
 from resumable._errors import InvalidValueError
 
@@ -31,7 +31,7 @@ class _NeverExpire:
 NEVER_EXPIRE: Final = _NeverExpire()
 """Pass as ``retention=`` to keep a key until it is deleted or its scope cleared."""
 
-Retention = Union[timedelta, _NeverExpire, None]
+Retention = timedelta | _NeverExpire | None
 
 
 def validate_retention(retention: object, *, allow_none: bool = True) -> Retention:
