@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
@@ -22,8 +24,13 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and format check."""
     session.install("ruff>=0.6")
-    session.run("ruff", "check", "resumable", "tests", "benchmarks", "noxfile.py")
-    session.run("ruff", "format", "--check", "resumable", "tests", "benchmarks", "noxfile.py")
+    paths = [
+        p
+        for p in ("resumable", "tests", "benchmarks", "providers", "noxfile.py")
+        if Path(p).exists()
+    ]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session(python=PYTHON)
@@ -37,5 +44,5 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks: ratios against raw-driver baselines measured in the same run."""
     session.install("-e", ".[all]")
-    for script in sorted(__import__("pathlib").Path("benchmarks").glob("bench_*.py")):
+    for script in sorted(Path("benchmarks").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs)
