@@ -29,13 +29,14 @@ if fence >= 0 then
   local current = tonumber(redis.call('GET', KEYS[2]) or '0')
   if current > fence then return current end
 end
-for i = 2, #ARGV, 4 do
+local member_prefix = string.len(KEYS[1]) .. ':' .. KEYS[1]
+for i = 2, #ARGV, 3 do
   local expires = ARGV[i + 1]
   redis.call('HSET', KEYS[1], ARGV[i], expires .. '|' .. ARGV[i + 2])
   if expires == '0' then
-    redis.call('ZREM', KEYS[3], ARGV[i + 3])
+    redis.call('ZREM', KEYS[3], member_prefix .. ARGV[i])
   else
-    redis.call('ZADD', KEYS[3], expires, ARGV[i + 3])
+    redis.call('ZADD', KEYS[3], expires, member_prefix .. ARGV[i])
   end
 end
 return -1
@@ -47,15 +48,16 @@ if fence >= 0 then
   local current = tonumber(redis.call('GET', KEYS[2]) or '0')
   if current > fence then return current end
 end
+local member_prefix = string.len(KEYS[1]) .. ':' .. KEYS[1]
 if ARGV[2] == '' then
   local names = redis.call('HKEYS', KEYS[1])
   for _, name in ipairs(names) do
-    redis.call('ZREM', KEYS[3], string.len(KEYS[1]) .. ':' .. KEYS[1] .. name)
+    redis.call('ZREM', KEYS[3], member_prefix .. name)
   end
   redis.call('DEL', KEYS[1])
 else
   redis.call('HDEL', KEYS[1], ARGV[2])
-  redis.call('ZREM', KEYS[3], ARGV[3])
+  redis.call('ZREM', KEYS[3], member_prefix .. ARGV[2])
 end
 return -1
 """
@@ -97,6 +99,7 @@ class RedisBackend:
             ) from exc
         self.url = masked
         self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError,)
+        self._no_script: type[BaseException] = redis.exceptions.NoScriptError
         parts = urlsplit(url)
         query = parse_qs(parts.query)
         self._prefix = query.pop("prefix", ["resumable:"])[0]
@@ -123,14 +126,17 @@ class RedisBackend:
                 f"redis {self.url} is unavailable: {exc}", self.url
             ) from exc
 
+    def _eval(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        try:
+            # EVALSHA straight away: redis-py's Script wrapper costs a few µs per call.
+            return self._client.evalsha(script.sha, len(keys), *keys, *args)
+        except self._no_script:
+            # The server lost its script cache (restart, SCRIPT FLUSH): load and run.
+            return script(keys=keys, args=args)
+
     def _keys_of(self, scope: Scope) -> tuple[str, str]:
         tail = f"{len(scope.namespace)}:{scope.namespace}:{scope.key}"
         return f"{self._prefix}state:{tail}", f"{self._prefix}attempt:{tail}"
-
-    @staticmethod
-    def _member(hash_key: str, name: str) -> str:
-        # Lua's string.len counts bytes, so the length prefix does too.
-        return f"{len(hash_key.encode('utf-8'))}:{hash_key}{name}"
 
     def _stale(self, scope: Scope, fence: int | None, result: Any) -> None:
         if int(result) >= 0:
@@ -157,20 +163,20 @@ class RedisBackend:
         hash_key, attempt_key = self._keys_of(scope)
         args: list[Any] = [-1 if fence is None else fence]
         for item in items:
-            args += [item.name, _ms(item.expires_at), item.value, self._member(hash_key, item.name)]
-        result = self._call(self._write, keys=[hash_key, attempt_key, self._expiry], args=args)
+            args += [item.name, _ms(item.expires_at), item.value]
+        result = self._call(self._eval, self._write, [hash_key, attempt_key, self._expiry], args)
         self._stale(scope, fence, result)
 
     def delete(self, scope: Scope, name: str, fence: int | None) -> None:
         hash_key, attempt_key = self._keys_of(scope)
-        args = [-1 if fence is None else fence, name, self._member(hash_key, name)]
-        result = self._call(self._delete, keys=[hash_key, attempt_key, self._expiry], args=args)
+        args = [-1 if fence is None else fence, name]
+        result = self._call(self._eval, self._delete, [hash_key, attempt_key, self._expiry], args)
         self._stale(scope, fence, result)
 
     def clear(self, scope: Scope, fence: int | None) -> None:
         hash_key, attempt_key = self._keys_of(scope)
-        args = [-1 if fence is None else fence, "", ""]
-        result = self._call(self._delete, keys=[hash_key, attempt_key, self._expiry], args=args)
+        args = [-1 if fence is None else fence, ""]
+        result = self._call(self._eval, self._delete, [hash_key, attempt_key, self._expiry], args)
         self._stale(scope, fence, result)
 
     def new_attempt(self, scope: Scope) -> int:
@@ -183,7 +189,9 @@ class RedisBackend:
         total = 0
         cutoff = _ms(now.astimezone(timezone.utc))
         while True:
-            removed = int(self._call(self._purge, keys=[self._expiry], args=[cutoff, _PURGE_BATCH]))
+            removed = int(
+                self._call(self._eval, self._purge, [self._expiry], [cutoff, _PURGE_BATCH])
+            )
             total += removed
             if removed < _PURGE_BATCH:
                 return total

@@ -1,12 +1,17 @@
-"""Checkpoint store on SQLite and PostgreSQL (one code path, SQLAlchemy Core)."""
+"""Checkpoint store on SQLite and PostgreSQL (one code path, SQLAlchemy Core).
+
+The statements are written once in Core. The hot ones (get, keys, writes, deletes) are
+compiled once and executed by :class:`~resumable.store._sql_direct.DirectExecutor`
+(see there why); the rare ones (new attempts, purge) go through the engine as usual.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, or_, select
-from sqlalchemy.engine import Connection
 
 from resumable._db.dialect import upsert
 from resumable._db.engine import Database, open_database, translate_errors
@@ -15,6 +20,7 @@ from resumable._errors import StaleAttemptError
 from resumable.migrations import migrate
 from resumable.migrations.schema import attempts, state
 from resumable.store._backend import Item, Scope
+from resumable.store._sql_direct import CompiledStatement, Cursor, DirectExecutor
 
 _c = state.c
 _in_scope = and_(_c.namespace == bindparam("ns"), _c.scope_key == bindparam("sk"))
@@ -25,27 +31,52 @@ _attempt_row = and_(
 
 
 class SQLBackend:
-    """A :class:`~resumable.store._backend.Backend` on a SQL database.
-
-    Statements are built once, with bound parameters, so SQLAlchemy's compiled cache
-    serves every call: the hot path is validate, one execute, done.
-    """
+    """A :class:`~resumable.store._backend.Backend` on a SQL database."""
 
     def __init__(self, url: str) -> None:
         self._db: Database = open_database(url)
         self.url = self._db.url
         migrate(self._db)
         dialect = self._db.dialect
-        self._get = select(_c.value).where(_in_scope, _c.name == bindparam("name"), _live)
-        self._keys = select(_c.name).where(_in_scope, _live).order_by(_c.name)
-        self._upsert = upsert(
-            state,
-            dialect,
-            ("namespace", "scope_key", "name"),
-            ("value", "expires_at", "updated_at"),
+        engine = self._db.auto
+        if self._db.schema:
+            # Compiled statements bypass the engine's schema_translate_map, so they are
+            # built on copies of the tables that name the schema themselves.
+            engine = engine.execution_options(schema_translate_map=None)
+        self._direct = DirectExecutor(engine, self.url)
+        table, attempt_table = _tables(self._db.schema)
+        c = table.c
+        in_scope = and_(c.namespace == bindparam("ns"), c.scope_key == bindparam("sk"))
+        live = or_(c.expires_at.is_(None), c.expires_at > bindparam("now"))
+
+        def compiled(statement: Any) -> CompiledStatement:
+            return CompiledStatement(statement, engine)
+
+        self._get = compiled(select(c.value).where(in_scope, c.name == bindparam("name"), live))
+        # Sorted in Python, not by ORDER BY: a database collation (en_US, ...) would
+        # order keys differently from the other backends' code point order.
+        self._keys = compiled(select(c.name).where(in_scope, live))
+        self._upsert = compiled(
+            upsert(
+                table,
+                dialect,
+                ("namespace", "scope_key", "name"),
+                ("value", "expires_at", "updated_at"),
+            )
         )
-        self._delete = delete(state).where(_in_scope, _c.name == bindparam("name"))
-        self._clear = delete(state).where(_in_scope)
+        self._delete = compiled(delete(table).where(in_scope, c.name == bindparam("name")))
+        self._clear = compiled(delete(table).where(in_scope))
+        # FOR SHARE conflicts with new_attempt's row update on PostgreSQL, so a fenced
+        # write and a new attempt serialize; SQLite serializes all writers anyway.
+        self._lock_attempt = compiled(
+            select(attempt_table.c.attempt)
+            .where(
+                attempt_table.c.namespace == bindparam("ns"),
+                attempt_table.c.scope_key == bindparam("sk"),
+            )
+            .with_for_update(read=True)
+        )
+        # Engine-executed statements (schema handled by the engine's translate map).
         self._purge = delete(state).where(_c.expires_at <= bindparam("now"))
         # INSERT 1, or +1 on conflict: one atomic statement, even between processes.
         self._bump_attempt = upsert(
@@ -55,23 +86,20 @@ class SQLBackend:
             update_values={"attempt": attempts.c.attempt + 1},
         )
         self._read_attempt = select(attempts.c.attempt).where(_attempt_row)
-        # FOR SHARE conflicts with new_attempt's row update on PostgreSQL, so a fenced
-        # write and a new attempt serialize; SQLite serializes all writers anyway.
-        self._lock_attempt = self._read_attempt.with_for_update(read=True)
 
     # -- reads ------------------------------------------------------------------------
 
     def get(self, scope: Scope, name: str, now: datetime) -> str | None:
-        with translate_errors(self.url), self._db.auto.connect() as conn:
-            row = conn.execute(
-                self._get, {"ns": scope.namespace, "sk": scope.key, "name": name, "now": now}
-            ).first()
+        row = self._direct.fetch_one(
+            self._get, {"ns": scope.namespace, "sk": scope.key, "name": name, "now": now}
+        )
         return None if row is None else str(row[0])
 
     def keys(self, scope: Scope, now: datetime) -> list[str]:
-        with translate_errors(self.url), self._db.auto.connect() as conn:
-            rows = conn.execute(self._keys, {"ns": scope.namespace, "sk": scope.key, "now": now})
-            return [str(row[0]) for row in rows]
+        rows = self._direct.fetch_all(
+            self._keys, {"ns": scope.namespace, "sk": scope.key, "now": now}
+        )
+        return sorted(str(row[0]) for row in rows)
 
     def current_attempt(self, scope: Scope) -> int:
         with translate_errors(self.url), self._db.auto.connect() as conn:
@@ -82,25 +110,18 @@ class SQLBackend:
 
     # -- writes -----------------------------------------------------------------------
 
-    def _check_fence(self, conn: Connection, scope: Scope, fence: int) -> None:
-        current = conn.execute(
-            self._lock_attempt, {"ns": scope.namespace, "sk": scope.key}
-        ).scalar()
-        if current is not None and int(current) > fence:
-            raise StaleAttemptError(scope.namespace, scope.key, fence, int(current))
+    def _fence(self, scope: Scope, fence: int | None) -> Any:
+        if fence is None:
+            return None
+        params = self._lock_attempt.parameters({"ns": scope.namespace, "sk": scope.key})
 
-    def _run(self, scope: Scope, fence: int | None, statement: object, params: object) -> int:
-        with translate_errors(self.url):
-            if fence is None:
-                # A single statement is atomic by itself: no BEGIN/COMMIT round trips.
-                with self._db.auto.connect() as conn:
-                    result = conn.execute(statement, params)  # type: ignore[call-overload]
-                    conn.commit()
-                    return int(result.rowcount)
-            with self._db.tx.begin() as conn:
-                self._check_fence(conn, scope, fence)
-                result = conn.execute(statement, params)  # type: ignore[call-overload]
-                return int(result.rowcount)
+        def check(cursor: Cursor) -> None:
+            cursor.execute(self._lock_attempt.sql, params)
+            row = cursor.fetchone()
+            if row is not None and int(row[0]) > fence:
+                raise StaleAttemptError(scope.namespace, scope.key, fence, int(row[0]))
+
+        return check
 
     def write(self, scope: Scope, items: Sequence[Item], fence: int | None) -> None:
         now = utcnow()
@@ -115,19 +136,15 @@ class SQLBackend:
             }
             for item in items
         ]
-        # One multi-row INSERT … ON CONFLICT: atomic for update() without a transaction.
-        if len(rows) == 1:
-            self._run(scope, fence, self._upsert, rows[0])
-        else:
-            self._run(scope, fence, self._upsert.values(rows), {})
+        self._direct.write(self._upsert, rows, guard=self._fence(scope, fence))
 
     def delete(self, scope: Scope, name: str, fence: int | None) -> None:
-        self._run(
-            scope, fence, self._delete, {"ns": scope.namespace, "sk": scope.key, "name": name}
-        )
+        row = {"ns": scope.namespace, "sk": scope.key, "name": name}
+        self._direct.write(self._delete, [row], guard=self._fence(scope, fence))
 
     def clear(self, scope: Scope, fence: int | None) -> None:
-        self._run(scope, fence, self._clear, {"ns": scope.namespace, "sk": scope.key})
+        row = {"ns": scope.namespace, "sk": scope.key}
+        self._direct.write(self._clear, [row], guard=self._fence(scope, fence))
 
     def new_attempt(self, scope: Scope) -> int:
         params = {"ns": scope.namespace, "sk": scope.key}
@@ -146,4 +163,14 @@ class SQLBackend:
         return int(count)
 
     def close(self) -> None:
+        self._direct.close()
         self._db.dispose()
+
+
+def _tables(schema: str | None) -> tuple[Any, Any]:
+    if not schema:
+        return state, attempts
+    from sqlalchemy import MetaData
+
+    copies = MetaData()
+    return state.to_metadata(copies, schema=schema), attempts.to_metadata(copies, schema=schema)

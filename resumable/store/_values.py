@@ -2,8 +2,14 @@
 
 A value is stored exactly when it round-trips: ``decode(encode(v)) == v``. That rules out
 ``None`` (indistinguishable from "missing"), NaN/Infinity (not JSON), tuples (they would
-come back as lists), non-string dict keys (``json.dumps`` would silently stringify them)
-and anything ``json.dumps`` cannot encode.
+come back as lists), non-string dict keys (``json.dumps`` would silently stringify them),
+strings holding lone surrogates (not Unicode text: no backend but memory could encode
+them) and anything ``json.dumps`` cannot encode.
+
+Keys (and namespaces, scope keys) are text every backend stores verbatim: 1 to 512
+characters, no NUL character (PostgreSQL text cannot hold one) and no lone surrogate.
+The same rule holds on every backend, so code tested on SQLite or memory behaves the
+same on PostgreSQL. Inside values, NUL is fine: JSON escapes it as ``\u0000``.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ _encoder = json.JSONEncoder(
 def validate_key(key: object, what: str = "key") -> str:
     """Return ``key`` if it is a non-empty str of at most 512 characters, else raise.
 
+    NUL characters and lone surrogates are refused too (see the module docstring).
+
     Raises:
         InvalidKeyError: naming ``what`` (key, namespace, scope key) and the offending key.
     """
@@ -37,7 +45,58 @@ def validate_key(key: object, what: str = "key") -> str:
             f"{what} {key[:40]!r}... is {len(key)} characters; the limit is {MAX_KEY_LENGTH}",
             key,
         )
+    if "\x00" in key:
+        raise InvalidKeyError(
+            f"{what} {key[:40]!r} contains a NUL character ('\\x00'), which PostgreSQL "
+            "cannot store; resumable refuses it on every backend",
+            key,
+        )
+    if not key.isascii() and not _is_unicode_text(key):
+        raise InvalidKeyError(
+            f"{what} {key[:40]!r} contains a lone surrogate; keys must be valid Unicode text",
+            key,
+        )
     return key
+
+
+def _is_unicode_text(text: str) -> bool:
+    # Lone surrogates (from os.fsdecode, broken JSON, ...) cannot be encoded as UTF-8.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_LEAVES = frozenset({str, int, bool})
+
+
+def _storable(value: object) -> bool:
+    """Fast check of the common case: plain str/int/bool/finite float, list and dict.
+
+    Exact type tests, no paths built: a checkpoint write spends most of its validation
+    time here. Anything else (subclasses, bad values) falls through to the slow walk in
+    :func:`_check_value`, which accepts subclasses and names the offending path.
+    """
+    kind = type(value)
+    if kind in _LEAVES:
+        return True
+    if kind is float:
+        return math.isfinite(value)  # type: ignore[arg-type]
+    if kind is dict:
+        for name, item in value.items():  # type: ignore[attr-defined]
+            if type(name) is not str:
+                return False
+            if type(item) not in _LEAVES and not _storable(item):
+                return False
+        return True
+    if kind is list:
+        # A plain loop, not all(...): the generator costs more than the check itself.
+        for item in value:  # type: ignore[attr-defined]  # noqa: SIM110
+            if type(item) not in _LEAVES and not _storable(item):
+                return False
+        return True
+    return False
 
 
 def _check_value(value: object, key: str | None, path: str) -> None:
@@ -90,12 +149,28 @@ def encode_value(value: Any, key: str | None, max_bytes: int) -> str:
         InvalidValueError: the value is not storable JSON.
         ValueTooLargeError: the UTF-8 encoding is longer than ``max_bytes``.
     """
-    _check_value(value, key, "top level")
+    try:
+        if not _storable(value):
+            _check_value(value, key, "top level")
+    except RecursionError:
+        raise InvalidValueError(
+            f"value for key {key!r} is nested too deeply to be stored", key
+        ) from None
     try:
         text = _encoder.encode(value)
     except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidValueError(f"value for key {key!r} is not JSON: {exc}", key) from exc
-    size = len(text.encode("utf-8")) if len(text) * 4 > max_bytes else len(text)
+    if text.isascii():
+        size = len(text)
+    else:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            raise InvalidValueError(
+                f"value for key {key!r} contains a lone surrogate ({exc.object[exc.start]!r}); "
+                "strings must be valid Unicode text",
+                key,
+            ) from exc
     if size > max_bytes:
         raise ValueTooLargeError(
             f"value for key {key!r} is {size} bytes encoded; the limit is {max_bytes} "
