@@ -1,0 +1,150 @@
+"""Metrics and spans under Airflow's names, read back through the OpenTelemetry SDK."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from dict_system import DictJob, DictSystem, FindableDictJob, die, fail_job, finish_then_die
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import resumable
+from resumable import TaskStateStore, run_job
+
+_reader = InMemoryMetricReader()
+_exporter = InMemorySpanExporter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _sdk() -> None:
+    # Global providers can be installed once per process; this module owns them.
+    metrics.set_meter_provider(MeterProvider(metric_readers=[_reader]))
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(_exporter))
+    trace.set_tracer_provider(provider)
+
+
+def counters() -> dict[tuple[str, str], int]:
+    found: dict[tuple[str, str], int] = {}
+    data = _reader.get_metrics_data()
+    for resource in data.resource_metrics if data else []:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    operator = str(point.attributes.get("operator"))
+                    found[(metric.name, operator)] = int(point.value)
+    return found
+
+
+@pytest.fixture
+def state() -> Iterator[TaskStateStore]:
+    with resumable.open_store("memory://observability") as store:
+        scope = store.scope("pipeline", "run-1")
+        scope.clear()
+        yield scope
+
+
+def decisions_and_metrics(job: DictJob, state: TaskStateStore) -> tuple[list[Any], dict[str, int]]:
+    _exporter.clear()
+    before = counters()
+    with contextlib.suppress(Exception):
+        run_job(job, store=state)
+    after = counters()
+    operator = type(job).__name__
+    delta = {
+        name: after[(name, op)] - before.get((name, op), 0)
+        for (name, op) in after
+        if op == operator and after[(name, op)] != before.get((name, op), 0)
+    }
+    spans = _exporter.get_finished_spans()
+    return [dict(span.attributes or {}) for span in spans], delta
+
+
+def test_fresh_submit_then_cached_success(state: TaskStateStore) -> None:
+    system = DictSystem()
+    spans, delta = decisions_and_metrics(DictJob(system), state)
+    assert delta == {"resumable_job.fresh_submit": 1}
+    assert [s["resumable.decision"] for s in spans] == ["fresh_submit"]
+    assert spans[0]["operator"] == "DictJob"
+    assert spans[0]["resumable.external_id_key"] == "dict_job_id"
+
+    spans, delta = decisions_and_metrics(DictJob(system), state)
+    assert delta == {"resumable_job.reconnect_attempt": 1, "resumable_job.already_succeeded": 1}
+    assert spans[0]["resumable.decision"] == "already_succeeded"
+
+
+def test_reconnect(state: TaskStateStore) -> None:
+    system = DictSystem()
+    decisions_and_metrics(DictJob(system, in_poll=die), state)
+    spans, delta = decisions_and_metrics(DictJob(system), state)
+    assert delta == {"resumable_job.reconnect_attempt": 1, "resumable_job.reconnect_success": 1}
+    assert spans[0]["resumable.decision"] == "reconnect"
+    assert spans[0]["resumable.external_id"] == "job-1"
+    assert spans[0]["resumable.prior_status"] == "RUNNING"
+
+
+def test_already_succeeded_by_status(state: TaskStateStore) -> None:
+    system = DictSystem()
+    decisions_and_metrics(DictJob(system, in_poll=finish_then_die), state)
+    spans, delta = decisions_and_metrics(DictJob(system), state)
+    assert delta == {"resumable_job.reconnect_attempt": 1, "resumable_job.already_succeeded": 1}
+    assert spans[0]["resumable.prior_status"] == "SUCCEEDED"
+
+
+def test_terminal_resubmit(state: TaskStateStore) -> None:
+    system = DictSystem()
+    decisions_and_metrics(DictJob(system, in_poll=fail_job), state)
+    spans, delta = decisions_and_metrics(DictJob(system), state)
+    assert delta == {"resumable_job.reconnect_attempt": 1, "resumable_job.terminal_resubmit": 1}
+    assert spans[0]["resumable.decision"] == "terminal_resubmit"
+
+
+def test_token_recovery_and_same_token_resubmit(state: TaskStateStore) -> None:
+    system = DictSystem()
+    decisions_and_metrics(FindableDictJob(system, after_submit=die), state)
+    spans, delta = decisions_and_metrics(FindableDictJob(system), state)
+    assert delta == {"resumable_job.recover_by_token": 1}
+    assert spans[0]["resumable.decision"] == "recover_by_token"
+
+    state.clear()
+    decisions_and_metrics(FindableDictJob(system, before_submit=die), state)
+    spans, delta = decisions_and_metrics(FindableDictJob(system), state)
+    assert delta == {"resumable_job.resubmit_with_same_token": 1}
+    assert spans[0]["resumable.decision"] == "resubmit_with_same_token"
+
+
+def test_no_store_span_and_no_metric() -> None:
+    _exporter.clear()
+    DictJob(DictSystem()).execute_resumable({})
+    spans = _exporter.get_finished_spans()
+    assert [dict(s.attributes or {})["resumable.decision"] for s in spans] == [
+        "no_task_state_store"
+    ]
+
+
+def test_durable_false_emits_nothing(state: TaskStateStore) -> None:
+    spans, delta = decisions_and_metrics(DictJob(DictSystem(), durable=False), state)
+    assert spans == []
+    assert delta == {}
+
+
+def test_log_lines_carry_key_value_context(
+    state: TaskStateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    system = DictSystem()
+    decisions_and_metrics(DictJob(system, in_poll=die), state)
+    with caplog.at_level(logging.INFO, logger="resumable.jobs"):
+        decisions_and_metrics(DictJob(system), state)
+    line = next(r.getMessage() for r in caplog.records if "reconnecting" in r.getMessage())
+    assert "decision='reconnect'" in line
+    assert "external_id='job-1'" in line
+    assert "status='RUNNING'" in line
+    assert "operator='DictJob'" in line
