@@ -7,6 +7,7 @@ compiled once and executed by :class:`~resumable.store._sql_direct.DirectExecuto
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -23,11 +24,31 @@ from resumable.store._backend import Item, Scope
 from resumable.store._sql_direct import CompiledStatement, Cursor, DirectExecutor
 
 _c = state.c
-_in_scope = and_(_c.namespace == bindparam("ns"), _c.scope_key == bindparam("sk"))
-_live = or_(_c.expires_at.is_(None), _c.expires_at > bindparam("now"))
 _attempt_row = and_(
     attempts.c.namespace == bindparam("ns"), attempts.c.scope_key == bindparam("sk")
 )
+
+
+_VERBATIM_SCOPE_BYTES = 512
+"""Largest UTF-8 size of namespace + scope key stored as they are (see :func:`scope_columns`)."""
+
+
+def scope_columns(scope: Scope) -> tuple[str, str]:
+    """The (namespace, scope_key) column values that identify ``scope`` in the tables.
+
+    Short scopes (the usual DAG ids, run ids, task names) are stored as they are. Longer
+    ones are stored as ``(sha256 of the pair, "")``: with a 512-character key of
+    multi-byte text, three verbatim columns would exceed PostgreSQL's btree limit of
+    2704 bytes per index row. The scope key of a real scope is never empty, so the two
+    forms cannot collide; and nothing reads scope names back, so nothing is lost.
+    """
+    namespace, key = scope
+    if (len(namespace) + len(key)) * 4 <= _VERBATIM_SCOPE_BYTES or (
+        len(namespace.encode("utf-8")) + len(key.encode("utf-8")) <= _VERBATIM_SCOPE_BYTES
+    ):
+        return namespace, key
+    pair = f"{len(namespace)}:{namespace}{key}".encode()
+    return hashlib.sha256(pair).hexdigest(), ""
 
 
 class SQLBackend:
@@ -90,22 +111,19 @@ class SQLBackend:
     # -- reads ------------------------------------------------------------------------
 
     def get(self, scope: Scope, name: str, now: datetime) -> str | None:
-        row = self._direct.fetch_one(
-            self._get, {"ns": scope.namespace, "sk": scope.key, "name": name, "now": now}
-        )
+        ns, sk = scope_columns(scope)
+        row = self._direct.fetch_one(self._get, {"ns": ns, "sk": sk, "name": name, "now": now})
         return None if row is None else str(row[0])
 
     def keys(self, scope: Scope, now: datetime) -> list[str]:
-        rows = self._direct.fetch_all(
-            self._keys, {"ns": scope.namespace, "sk": scope.key, "now": now}
-        )
+        ns, sk = scope_columns(scope)
+        rows = self._direct.fetch_all(self._keys, {"ns": ns, "sk": sk, "now": now})
         return sorted(str(row[0]) for row in rows)
 
     def current_attempt(self, scope: Scope) -> int:
+        ns, sk = scope_columns(scope)
         with translate_errors(self.url), self._db.auto.connect() as conn:
-            value = conn.execute(
-                self._read_attempt, {"ns": scope.namespace, "sk": scope.key}
-            ).scalar()
+            value = conn.execute(self._read_attempt, {"ns": ns, "sk": sk}).scalar()
         return int(value or 0)
 
     # -- writes -----------------------------------------------------------------------
@@ -113,7 +131,8 @@ class SQLBackend:
     def _fence(self, scope: Scope, fence: int | None) -> Any:
         if fence is None:
             return None
-        params = self._lock_attempt.parameters({"ns": scope.namespace, "sk": scope.key})
+        ns, sk = scope_columns(scope)
+        params = self._lock_attempt.parameters({"ns": ns, "sk": sk})
 
         def check(cursor: Cursor) -> None:
             cursor.execute(self._lock_attempt.sql, params)
@@ -125,10 +144,11 @@ class SQLBackend:
 
     def write(self, scope: Scope, items: Sequence[Item], fence: int | None) -> None:
         now = utcnow()
+        ns, sk = scope_columns(scope)
         rows = [
             {
-                "namespace": scope.namespace,
-                "scope_key": scope.key,
+                "namespace": ns,
+                "scope_key": sk,
                 "name": item.name,
                 "value": item.value,
                 "expires_at": item.expires_at,
@@ -139,22 +159,21 @@ class SQLBackend:
         self._direct.write(self._upsert, rows, guard=self._fence(scope, fence))
 
     def delete(self, scope: Scope, name: str, fence: int | None) -> None:
-        row = {"ns": scope.namespace, "sk": scope.key, "name": name}
+        ns, sk = scope_columns(scope)
+        row = {"ns": ns, "sk": sk, "name": name}
         self._direct.write(self._delete, [row], guard=self._fence(scope, fence))
 
     def clear(self, scope: Scope, fence: int | None) -> None:
-        row = {"ns": scope.namespace, "sk": scope.key}
+        ns, sk = scope_columns(scope)
+        row = {"ns": ns, "sk": sk}
         self._direct.write(self._clear, [row], guard=self._fence(scope, fence))
 
     def new_attempt(self, scope: Scope) -> int:
-        params = {"ns": scope.namespace, "sk": scope.key}
+        ns, sk = scope_columns(scope)
         with translate_errors(self.url), self._db.tx.begin() as conn:
-            conn.execute(
-                self._bump_attempt,
-                {"namespace": scope.namespace, "scope_key": scope.key, "attempt": 1},
-            )
+            conn.execute(self._bump_attempt, {"namespace": ns, "scope_key": sk, "attempt": 1})
             # Still inside the transaction that holds the row lock: this is our number.
-            return int(conn.execute(self._read_attempt, params).scalar_one())
+            return int(conn.execute(self._read_attempt, {"ns": ns, "sk": sk}).scalar_one())
 
     def purge_expired(self, now: datetime) -> int:
         with translate_errors(self.url), self._db.auto.connect() as conn:
