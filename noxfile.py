@@ -10,7 +10,13 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
-TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout>=2.2", "hypothesis>=6.100"]
+TEST_DEPS = [
+    "pytest>=8",
+    "pytest-asyncio>=0.23",
+    "pytest-timeout>=2.2",
+    "hypothesis>=6.100",
+    "opentelemetry-sdk>=1.20",  # reads back the jobs metrics and spans in tests
+]
 
 
 @nox.session(python=PYTHON)
