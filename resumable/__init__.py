@@ -5,14 +5,17 @@ The public API lives here; every other module is an implementation detail.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from resumable._config import configure
 from resumable._errors import (
     ConfigurationError,
     InvalidKeyError,
     InvalidValueError,
+    NotInTaskError,
     PermissionDeniedError,
     ResumableError,
     StaleAttemptError,
     StoreUnavailableError,
+    TaskFinishedError,
     TaskNotAbortableError,
     TaskNotFoundError,
     TaskTimeoutError,
@@ -20,6 +23,18 @@ from resumable._errors import (
 )
 from resumable.jobs import ResumableJobMixin, run_job
 from resumable.store import NEVER_EXPIRE, Store, TaskStateStore, open_store
+from resumable.tasks import (
+    Task,
+    TaskOptions,
+    TaskScope,
+    TaskStatus,
+    acting_as,
+    get_context,
+    get_task,
+    list_tasks,
+    prune_tasks,
+    task,
+)
 
 try:
     __version__ = version("resumable-sdk")
@@ -31,18 +46,31 @@ __all__ = [
     "InvalidKeyError",
     "InvalidValueError",
     "NEVER_EXPIRE",
+    "NotInTaskError",
     "PermissionDeniedError",
     "ResumableError",
     "ResumableJobMixin",
     "StaleAttemptError",
     "Store",
     "StoreUnavailableError",
+    "Task",
+    "TaskFinishedError",
     "TaskNotAbortableError",
     "TaskNotFoundError",
+    "TaskOptions",
+    "TaskScope",
     "TaskStateStore",
+    "TaskStatus",
     "TaskTimeoutError",
     "ValueTooLargeError",
     "__version__",
+    "acting_as",
+    "configure",
+    "get_context",
+    "get_task",
+    "list_tasks",
     "open_store",
+    "prune_tasks",
     "run_job",
+    "task",
 ]

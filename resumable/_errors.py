@@ -13,7 +13,9 @@ also from the builtin a caller would naturally catch::
     ├── TaskNotFoundError(LookupError)       unknown task, or one the user may not see
     ├── PermissionDeniedError(PermissionError)  user may see the task but not do this
     ├── TaskNotAbortableError                in progress without an abort handler
-    └── TaskTimeoutError(TimeoutError)       Task.wait() ran out of time
+    ├── TaskFinishedError                    cancel of a task that already ended
+    ├── TaskTimeoutError(TimeoutError)       Task.wait() ran out of time
+    └── NotInTaskError(RuntimeError)         get_context() outside a running task
 
 Errors carry their context as attributes (``key``, ``url``, ``task_uuid``) and survive
 pickling (they cross process boundaries in the worker and Celery executors), which is
@@ -185,3 +187,24 @@ class TaskTimeoutError(ResumableError, TimeoutError):
 
     def __str__(self) -> str:
         return f"task {self.task_uuid} did not finish within {self.timeout} s"
+
+
+class TaskFinishedError(ResumableError):
+    """The task already reached a terminal status, so it cannot be cancelled any more.
+
+    Attributes:
+        task_uuid: The task concerned.
+        status: Its terminal status (a ``TaskStatus`` value).
+    """
+
+    def __init__(self, task_uuid: str, status: str) -> None:
+        super().__init__(task_uuid, status)
+        self.task_uuid = task_uuid
+        self.status = status
+
+    def __str__(self) -> str:
+        return f"task {self.task_uuid} already ended with status {self.status}"
+
+
+class NotInTaskError(ResumableError, RuntimeError):
+    """``get_context()`` was called outside a running ``@task`` function."""

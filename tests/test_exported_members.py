@@ -9,19 +9,7 @@ import resumable
 
 # Names of API.md whose issues have not landed yet. Shrinks to empty; a name here that is
 # exported fails the test, so the list cannot go stale.
-NOT_YET_BUILT = {
-    "task",
-    "get_context",
-    "TaskOptions",
-    "TaskScope",
-    "TaskStatus",
-    "Task",
-    "configure",
-    "get_task",
-    "list_tasks",
-    "prune_tasks",
-    "acting_as",
-}
+NOT_YET_BUILT: set[str] = set()
 
 API_MD = Path(__file__).resolve().parents[2] / "shared" / "API.md"
 

@@ -6,7 +6,18 @@ metadata database, an application's) without colliding.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 from resumable._db.types import UTCDateTime
 
@@ -37,4 +48,60 @@ attempts = Table(
     Column("namespace", String(512), primary_key=True),
     Column("scope_key", String(512), primary_key=True),
     Column("attempt", Integer, nullable=False),
+)
+
+tasks = Table(
+    "resumable_tasks",
+    metadata,
+    Column("uuid", String(36), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("task_key", String(512), nullable=True),
+    Column("task_name", String(512), nullable=True),
+    Column("scope", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    # Set only while the task is active (pending, in progress, aborting) and cleared by
+    # the move to a terminal status: the unique index then lets exactly one active task
+    # hold a dedup identity, while finished ones free it.
+    Column("active_dedup_key", String(64), nullable=True, unique=True),
+    Column("attempt", Integer, nullable=False),
+    Column("retries", Integer, nullable=False),
+    Column("retry_delay", Float, nullable=False),
+    Column("timeout", Float, nullable=True),
+    Column("abortable", Boolean, nullable=False),
+    Column("abort_reason", String(16), nullable=True),
+    Column("timeout_unenforceable", Boolean, nullable=False),
+    Column("created_by", String(255), nullable=True),
+    Column("arguments", Text, nullable=True),
+    Column("progress_current", Float, nullable=True),
+    Column("progress_total", Float, nullable=True),
+    Column("progress_fraction", Float, nullable=True),
+    Column("progress_eta", Float, nullable=True),
+    Column("progress_updated_at", UTCDateTime, nullable=True),
+    Column("payload", Text, nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("exception_type", String(255), nullable=True),
+    Column("stack_trace", Text, nullable=True),
+    # A pending task is not claimed before this moment (retry_delay between attempts).
+    Column("not_before", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_resumable_tasks_status_not_before", "status", "not_before"),
+    Index("ix_resumable_tasks_ended_at", "ended_at"),
+    Index("ix_resumable_tasks_created_at", "created_at"),
+)
+
+task_subscribers = Table(
+    "resumable_task_subscribers",
+    metadata,
+    Column(
+        "task_uuid",
+        String(36),
+        ForeignKey("resumable_tasks.uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("user_id", String(255), primary_key=True),
+    Column("subscribed_at", UTCDateTime, nullable=False),
+    Index("ix_resumable_task_subscribers_user_id", "user_id"),
 )

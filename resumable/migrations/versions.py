@@ -21,6 +21,12 @@ def _v1_checkpoint_store(conn: Connection) -> None:
     schema.attempts.create(conn, checkfirst=True)
 
 
+def _v2_tasks(conn: Connection) -> None:
+    schema.tasks.create(conn, checkfirst=True)
+    schema.task_subscribers.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "checkpoint store: state and attempts", _v1_checkpoint_store),
+    Migration(2, "tasks: tasks and task subscribers", _v2_tasks),
 )

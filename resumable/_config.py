@@ -1,0 +1,183 @@
+"""Settings of the task framework: from ``configure()``, else ``RESUMABLE_*`` variables.
+
+``configure()`` replaces the whole previous configuration (keys not passed go back to
+their environment value or default), and the task runtime built on the old settings
+is closed, so a test or an application can switch databases cleanly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from resumable._db.engine import embedded_database_path
+from resumable._errors import ConfigurationError
+
+DATABASE_URL_ENV = "RESUMABLE_DATABASE_URL"
+REDIS_URL_ENV = "RESUMABLE_REDIS_URL"
+EXECUTOR_ENV = "RESUMABLE_EXECUTOR"
+
+EXECUTORS = ("inline", "thread", "worker")
+"""Executors this release provides (``celery`` arrives with its integration)."""
+
+DEFAULT_EXECUTOR = "thread"
+DEFAULT_ABORT_POLL_INTERVAL = 1.0
+DEFAULT_PROGRESS_THROTTLE = 2.0
+DEFAULT_MAX_WORKERS = 4
+
+
+def embedded_database_url() -> str:
+    """The embedded default: the same SQLite file the checkpoint store uses by default.
+
+    One file holds tasks and their ``ctx.store`` state, so an embedded installation has
+    a single database to back up or delete.
+    """
+    return f"sqlite:///{embedded_database_path() / 'state.db'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective task settings.
+
+    Attributes:
+        database_url: SQLite or PostgreSQL URL holding tasks and their ``ctx.store``.
+        redis_url: Redis URL for push delivery of signals, or None.
+        executor: ``inline``, ``thread`` or ``worker``.
+        abort_poll_interval: Seconds between database polls for aborts and completion.
+        progress_throttle: Minimum seconds between two progress writes of one task.
+        max_workers: Threads of the ``thread`` executor.
+    """
+
+    database_url: str
+    redis_url: str | None
+    executor: str
+    abort_poll_interval: float
+    progress_throttle: float
+    max_workers: int
+
+
+def _positive_seconds(value: Any, what: str, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigurationError(f"{what} must be a number of seconds, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigurationError(f"{what} must be positive, got {value!r}")
+    return float(value)
+
+
+def _url(value: Any, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"{what} must be a non-empty URL string, got {value!r}")
+    return value
+
+
+def build_settings(
+    *,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+    executor: str | None = None,
+    abort_poll_interval: float = DEFAULT_ABORT_POLL_INTERVAL,
+    progress_throttle: float = DEFAULT_PROGRESS_THROTTLE,
+    max_workers: int = DEFAULT_MAX_WORKERS,
+) -> Settings:
+    """Validate arguments, fill the gaps from the environment and defaults."""
+    database = _url(database_url, "database_url") or _url(
+        os.environ.get(DATABASE_URL_ENV) or None, DATABASE_URL_ENV
+    )
+    if database is not None and database.split(":", 1)[0].split("+", 1)[0] not in (
+        "sqlite",
+        "postgresql",
+        "postgres",
+    ):
+        raise ConfigurationError(
+            f"database_url must be sqlite:///… or postgresql://…, got {database!r}"
+        )
+    redis = _url(redis_url, "redis_url") or _url(
+        os.environ.get(REDIS_URL_ENV) or None, REDIS_URL_ENV
+    )
+    chosen = executor if executor is not None else os.environ.get(EXECUTOR_ENV) or DEFAULT_EXECUTOR
+    if chosen not in EXECUTORS:
+        raise ConfigurationError(f"executor must be one of {', '.join(EXECUTORS)}, got {chosen!r}")
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+        raise ConfigurationError(f"max_workers must be a positive int, got {max_workers!r}")
+    return Settings(
+        database_url=database or embedded_database_url(),
+        redis_url=redis,
+        executor=chosen,
+        abort_poll_interval=_positive_seconds(abort_poll_interval, "abort_poll_interval"),
+        progress_throttle=_positive_seconds(
+            progress_throttle, "progress_throttle", allow_zero=True
+        ),
+        max_workers=max_workers,
+    )
+
+
+_lock = threading.Lock()
+_settings: Settings | None = None
+_generation = 0
+
+
+def configure(
+    *,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+    executor: str | None = None,
+    abort_poll_interval: float = DEFAULT_ABORT_POLL_INTERVAL,
+    progress_throttle: float = DEFAULT_PROGRESS_THROTTLE,
+    max_workers: int = DEFAULT_MAX_WORKERS,
+) -> Settings:
+    """Configure the task framework, replacing any previous configuration.
+
+    Args:
+        database_url: Where tasks and their ``ctx.store`` live (``sqlite:///…`` or
+            ``postgresql://…``). None: ``RESUMABLE_DATABASE_URL``, else the embedded
+            SQLite file.
+        redis_url: Redis for push delivery of aborts. None: ``RESUMABLE_REDIS_URL``.
+            This release delivers signals by database polling either way.
+        executor: ``"thread"`` (default: worker threads in this process), ``"inline"``
+            (everything runs in the caller), or ``"worker"`` (scheduled tasks stay
+            PENDING for ``resumable worker`` processes). None: ``RESUMABLE_EXECUTOR``.
+        abort_poll_interval: Seconds between database polls for aborts (default 1).
+        progress_throttle: Minimum seconds between progress writes (default 2).
+        max_workers: Threads of the ``thread`` executor (default 4).
+
+    Returns:
+        The effective settings.
+
+    Raises:
+        ConfigurationError: an invalid value; the previous configuration stays.
+    """
+    global _settings, _generation
+    settings = build_settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        executor=executor,
+        abort_poll_interval=abort_poll_interval,
+        progress_throttle=progress_throttle,
+        max_workers=max_workers,
+    )
+    with _lock:
+        _settings = settings
+        _generation += 1
+    return settings
+
+
+def current_settings() -> tuple[Settings, int]:
+    """The settings in force and their generation (bumped by every ``configure()``)."""
+    global _settings
+    with _lock:
+        if _settings is None:
+            _settings = build_settings()
+        return _settings, _generation
+
+
+def reset() -> None:
+    """Forget ``configure()``: the next use reads the environment again."""
+    global _settings, _generation
+    with _lock:
+        _settings = None
+        _generation += 1

@@ -1,0 +1,375 @@
+"""``@task``: turning a function into a task that can be called or scheduled."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import json
+import logging
+import threading
+import uuid as uuid_module
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from resumable._db.types import utcnow
+from resumable._errors import ConfigurationError, InvalidValueError
+from resumable.tasks import _services
+from resumable.tasks._actor import current_actor
+from resumable.tasks._identity import dedup_key
+from resumable.tasks._models import (
+    MAX_NAME_LENGTH,
+    TaskOptions,
+    TaskScope,
+    TaskStatus,
+    validate_text,
+    validate_timeout,
+)
+from resumable.tasks._repository import NewTask
+from resumable.tasks._runtime import Definition, run_attempt, run_attempt_async
+from resumable.tasks._services import Services
+from resumable.tasks._task import Task
+from resumable.tasks._transitions import TERMINAL
+
+P = ParamSpec("P")
+R = TypeVar("R")
+log = logging.getLogger("resumable.tasks")
+
+RESERVED_PARAMETERS = ("ctx", "options")
+
+_registry: dict[str, Definition] = {}
+_registry_lock = threading.Lock()
+
+
+def registered(name: str) -> Definition:
+    """The task definition registered under ``name`` (for worker processes).
+
+    Raises:
+        ConfigurationError: no ``@task`` of that name was imported in this process.
+    """
+    with _registry_lock:
+        definition = _registry.get(name)
+    if definition is None:
+        raise ConfigurationError(
+            f"no @task named {name!r} is registered in this process; import the module "
+            "that defines it"
+        )
+    return definition
+
+
+def _validate_function(fn: Any) -> None:
+    if not callable(fn):
+        raise ConfigurationError(f"@task needs a function, got {fn!r}")
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"@task cannot inspect {fn!r}: {exc}") from exc
+    clashing = [name for name in RESERVED_PARAMETERS if name in parameters]
+    if clashing:
+        raise ConfigurationError(
+            f"@task function {getattr(fn, '__qualname__', fn)!r} takes {clashing[0]!r}: "
+            "the context comes from get_context() and options= is reserved for TaskOptions; "
+            "rename the parameter"
+        )
+    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+        raise ConfigurationError("@task functions cannot be generators")
+
+
+def _definition(
+    fn: Callable[..., Any],
+    *,
+    name: str | None,
+    scope: Any,
+    timeout: Any,
+    retries: Any,
+    retry_delay: Any,
+    keep_state: Any,
+) -> Definition:
+    _validate_function(fn)
+    task_name = validate_text(name, "@task name", MAX_NAME_LENGTH) or getattr(fn, "__name__", None)
+    if not task_name:
+        raise ConfigurationError(f"@task cannot name {fn!r}: pass name=")
+    try:
+        task_scope = TaskScope(scope)
+    except ValueError:
+        raise ConfigurationError(
+            f"scope must be TaskScope.PRIVATE, SHARED or SYSTEM, got {scope!r}"
+        ) from None
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ConfigurationError(f"retries must be an int >= 0, got {retries!r}")
+    if (
+        isinstance(retry_delay, bool)
+        or not isinstance(retry_delay, (int, float))
+        or not retry_delay >= 0
+        or retry_delay == float("inf")
+    ):
+        raise ConfigurationError(
+            f"retry_delay must be a number of seconds >= 0, got {retry_delay!r}"
+        )
+    if not isinstance(keep_state, bool):
+        raise ConfigurationError(f"keep_state must be a bool, got {keep_state!r}")
+    return Definition(
+        fn=fn,
+        name=task_name,
+        scope=task_scope,
+        timeout=validate_timeout(timeout, "@task timeout"),
+        retries=retries,
+        retry_delay=float(retry_delay),
+        keep_state=keep_state,
+    )
+
+
+@dataclass
+class ScheduledJob:
+    """An attempt handed to an executor; re-dispatches itself for retries."""
+
+    services: Services
+    definition: Definition
+    task_uuid: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+    @property
+    def is_async(self) -> bool:
+        return self.definition.is_async
+
+    def run(self) -> None:
+        status = run_attempt(self.services, self.definition, self.task_uuid, self.args, self.kwargs)
+        delay = _next_delay(self.services, self.task_uuid, status)
+        if delay is not None:
+            self.services.executor.dispatch(self, delay=delay)
+
+    async def run_async(self) -> None:
+        while True:
+            status = await run_attempt_async(
+                self.services, self.definition, self.task_uuid, self.args, self.kwargs
+            )
+            delay = await asyncio.to_thread(_next_delay, self.services, self.task_uuid, status)
+            if delay is None:
+                return
+            await asyncio.sleep(delay)
+
+
+def _due_in(not_before: datetime | None, now: datetime) -> float:
+    return 0.0 if not_before is None else max(0.0, (not_before - now).total_seconds())
+
+
+def _next_delay(services: Services, task_uuid: str, status: TaskStatus | None) -> float | None:
+    """Seconds until the next attempt is due, or None when there is none to run here."""
+    if status is not None and status is not TaskStatus.PENDING:
+        return None
+    record = services.repository.get(task_uuid)
+    if record is None or record.status is not TaskStatus.PENDING:
+        return None
+    # Sent back for a retry, or a claim that came a moment before ``not_before``.
+    return _due_in(record.not_before, utcnow()) + 0.001
+
+
+def _encode_arguments(args: tuple[Any, ...], kwargs: dict[str, Any], required: bool) -> str | None:
+    try:
+        return json.dumps({"args": list(args), "kwargs": kwargs}, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        if required:
+            raise InvalidValueError(f"the worker executor needs JSON arguments: {exc}") from exc
+        return None  # thread/inline executors hand the objects over in memory
+
+
+class TaskFunction(Generic[P, R]):
+    """A ``@task``-decorated function.
+
+    Calling it runs the task inline and returns the terminal :class:`Task`;
+    :meth:`schedule` hands it to the configured executor and returns at once. Both
+    take ``options=TaskOptions(...)`` besides the function's own arguments.
+    """
+
+    def __init__(self, definition: Definition) -> None:
+        self.definition = definition
+        functools.update_wrapper(self, definition.fn)
+
+    @property
+    def name(self) -> str:
+        """The task's registered name."""
+        return self.definition.name
+
+    def __repr__(self) -> str:
+        return f"<task {self.definition.name!r} scope={self.definition.scope.value}>"
+
+    def _create(
+        self,
+        services: Services,
+        options: TaskOptions | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        json_required: bool,
+    ) -> tuple[Task, bool]:
+        if options is None:
+            options = TaskOptions()
+        if not isinstance(options, TaskOptions):
+            raise ConfigurationError(f"options must be a TaskOptions, got {type(options).__name__}")
+        definition = self.definition
+        actor = current_actor()
+        key = dedup_key(definition.name, definition.scope, options.task_key, actor.user_id)
+        new = NewTask(
+            uuid=str(uuid_module.uuid4()),
+            name=definition.name,
+            task_key=options.task_key,
+            task_name=options.task_name,
+            scope=definition.scope,
+            active_dedup_key=key,
+            retries=definition.retries,
+            retry_delay=definition.retry_delay,
+            timeout=options.timeout if options.timeout is not None else definition.timeout,
+            created_by=actor.user_id,
+            arguments=_encode_arguments(args, kwargs, json_required),
+        )
+        record, created = services.repository.create(new)
+        return Task.from_record(record), created
+
+    def __call__(self, *args: Any, options: TaskOptions | None = None, **kwargs: Any) -> Task:
+        """Run the task inline (with its retries) and return it once terminal.
+
+        If an active task with the same dedup identity exists, join it as a subscriber
+        and block until it ends instead.
+        """
+        services = _services.current()
+        task, created = self._create(services, options, args, kwargs, json_required=False)
+        if created:
+            self._run_inline(services, task.uuid, args, kwargs)
+        services.signals.wait_for(task.uuid, {s.value for s in TERMINAL}, None)
+        record = services.repository.get(task.uuid)
+        return Task.from_record(record) if record is not None else task
+
+    def _run_inline(
+        self, services: Services, task_uuid: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        while True:
+            status = _run_blocking(services, self.definition, task_uuid, args, kwargs)
+            delay = _next_delay(services, task_uuid, status)
+            if delay is None:
+                return
+            # Wakes early if the task is cancelled while waiting for its retry.
+            services.signals.wait_for(task_uuid, {s.value for s in TERMINAL}, delay)
+
+    def schedule(self, *args: Any, options: TaskOptions | None = None, **kwargs: Any) -> Task:
+        """Create the task (or join the active one with the same identity) and hand it
+        to the configured executor; returns the PENDING (or joined) task at once."""
+        services = _services.current()
+        task, created = self._create(
+            services, options, args, kwargs, json_required=services.executor.name == "worker"
+        )
+        if created:
+            services.executor.dispatch(
+                ScheduledJob(services, self.definition, task.uuid, args, dict(kwargs))
+            )
+            if services.executor.name == "inline":
+                # It may have run to its end already: report what happened.
+                record = services.repository.get(task.uuid)
+                if record is not None:
+                    return Task.from_record(record)
+        return task
+
+
+def _run_blocking(
+    services: Services,
+    definition: Definition,
+    task_uuid: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> TaskStatus | None:
+    if definition.is_async and _loop_running():
+        # A sync call from inside a running loop: the loop cannot run our coroutine
+        # while we block it, so the attempt gets a loop of its own in a helper thread.
+        outcome: list[TaskStatus | None] = []
+        errors: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                outcome.append(run_attempt(services, definition, task_uuid, args, kwargs))
+            except BaseException as exc:
+                errors.append(exc)
+
+        helper = threading.Thread(target=target, name=f"resumable-sync-{task_uuid[:8]}")
+        helper.start()
+        helper.join()
+        if errors:
+            raise errors[0]
+        return outcome[0]
+    return run_attempt(services, definition, task_uuid, args, kwargs)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+@overload
+def task(fn: Callable[P, R], /) -> TaskFunction[P, R]: ...
+
+
+@overload
+def task(
+    *,
+    name: str | None = None,
+    scope: TaskScope | str = TaskScope.PRIVATE,
+    timeout: float | None = None,
+    retries: int = 0,
+    retry_delay: float = 0.0,
+    keep_state: bool = False,
+) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
+
+
+def task(
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    scope: TaskScope | str = TaskScope.PRIVATE,
+    timeout: float | None = None,
+    retries: int = 0,
+    retry_delay: float = 0.0,
+    keep_state: bool = False,
+) -> TaskFunction[P, R] | Callable[[Callable[P, R]], TaskFunction[P, R]]:
+    """Make a function a task: tracked, abortable, deduplicated, retried, resumable.
+
+    Use bare (``@task``) or with options (``@task(timeout=60, retries=2)``).
+
+    Args:
+        fn: The function (sync or ``async def``). It must not take ``ctx`` or
+            ``options`` parameters: the context comes from :func:`get_context`.
+        name: Registered name (default: the function's ``__name__``).
+        scope: ``TaskScope.PRIVATE`` (default), ``SHARED`` or ``SYSTEM``.
+        timeout: Default seconds allowed once in progress (``TaskOptions.timeout``
+            overrides it); None: no timeout.
+        retries: Re-runs after a failed attempt (same task, ``attempt`` + 1).
+        retry_delay: Seconds between a failed attempt and the next.
+        keep_state: Keep ``ctx.store`` after SUCCESS (default: cleared).
+
+    Raises:
+        ConfigurationError: invalid options or function, at definition time.
+    """
+
+    def decorate(function: Callable[P, R]) -> TaskFunction[P, R]:
+        definition = _definition(
+            function,
+            name=name,
+            scope=scope,
+            timeout=timeout,
+            retries=retries,
+            retry_delay=retry_delay,
+            keep_state=keep_state,
+        )
+        with _registry_lock:
+            if definition.name in _registry:
+                log.debug("task %r redefined; the newest definition wins", definition.name)
+            _registry[definition.name] = definition
+        return TaskFunction(definition)
+
+    if fn is not None:
+        return decorate(fn)
+    return decorate

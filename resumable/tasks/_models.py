@@ -1,0 +1,147 @@
+"""The value types of the task framework: statuses, scopes, options, progress, records."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from resumable._errors import ConfigurationError
+
+MAX_KEY_LENGTH = 512
+MAX_NAME_LENGTH = 255
+
+
+class TaskStatus(str, Enum):
+    """Where a task is in its lifecycle (see SEMANTICS.md).
+
+    A ``str`` enum, so ``task.status == "success"`` holds.
+    """
+
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    ABORTING = "aborting"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ABORTED = "aborted"
+    TIMED_OUT = "timed_out"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class TaskScope(str, Enum):
+    """Who sees a task and how it deduplicates.
+
+    - ``PRIVATE``: visible to its creator; dedup identity is name + key + user.
+    - ``SHARED``: visible to its subscribers; dedup identity is name + key (a key is
+      required).
+    - ``SYSTEM``: visible to admins; dedup identity is name + key.
+    """
+
+    PRIVATE = "private"
+    SHARED = "shared"
+    SYSTEM = "system"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def validate_timeout(timeout: Any, what: str = "timeout") -> float | None:
+    """``timeout`` as float seconds, or None; raises ConfigurationError when not positive."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise ConfigurationError(f"{what} must be a number of seconds or None, got {timeout!r}")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise ConfigurationError(f"{what} must be a positive number of seconds, got {timeout!r}")
+    return float(timeout)
+
+
+def validate_text(value: Any, what: str, max_length: int = MAX_KEY_LENGTH) -> str | None:
+    """``value`` if it is None or a non-empty str of at most ``max_length`` characters."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > max_length:
+        raise ConfigurationError(
+            f"{what} must be a non-empty str of at most {max_length} characters, got {value!r}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """Per-call options for a task, passed as ``options=`` to a direct call or ``.schedule()``.
+
+    Attributes:
+        task_key: Deduplication key: while a task with the same identity is active,
+            further calls join it instead of starting another.
+        task_name: Human-readable name shown in listings (defaults to ``task_key``).
+        timeout: Seconds the task may run once in progress; overrides ``@task(timeout=)``.
+    """
+
+    task_key: str | None = None
+    task_name: str | None = None
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        validate_text(self.task_key, "task_key")
+        validate_text(self.task_name, "task_name")
+        object.__setattr__(self, "timeout", validate_timeout(self.timeout))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a task got. Each field is None when unknown.
+
+    Attributes:
+        current: Items done (the int count, or the first element of ``(current, total)``).
+        total: Items overall, when known.
+        fraction: Share done in 0..1, when known.
+        eta_seconds: Estimated seconds left, from elapsed time and ``fraction``.
+    """
+
+    current: float | None = None
+    total: float | None = None
+    fraction: float | None = None
+    eta_seconds: float | None = None
+
+    @property
+    def percent(self) -> float | None:
+        """``fraction`` as a percentage, or None."""
+        return None if self.fraction is None else self.fraction * 100.0
+
+
+@dataclass
+class TaskRecord:
+    """One row of the task table, as the repository returns it (internal)."""
+
+    uuid: str
+    name: str
+    task_key: str | None
+    task_name: str | None
+    scope: TaskScope
+    status: TaskStatus
+    attempt: int
+    retries: int
+    timeout: float | None
+    abortable: bool
+    abort_reason: str | None
+    timeout_unenforceable: bool
+    created_by: str | None
+    progress_current: float | None
+    progress_total: float | None
+    progress_fraction: float | None
+    progress_eta: float | None
+    progress_updated_at: datetime | None
+    payload: dict[str, Any] | None
+    error_message: str | None
+    exception_type: str | None
+    stack_trace: str | None
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    not_before: datetime | None = None
+    subscribers: list[str] = field(default_factory=list)

@@ -1,0 +1,394 @@
+"""The task table: creation with dedup, compare-and-set moves, subscribers, pruning.
+
+Written once in SQLAlchemy Core for SQLite and PostgreSQL. Every status change is one
+``UPDATE … WHERE uuid = :uuid AND status IN (sources)`` whose sources come from the
+transition table, so concurrent writers (a runner finishing, a user cancelling, a
+timeout firing) can never produce a move the table forbids: the first writer wins and
+the others see zero rows updated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError
+
+from resumable._db.dialect import dialect_insert
+from resumable._db.engine import Database, open_database, translate_errors
+from resumable._db.types import utcnow
+from resumable.migrations import migrate
+from resumable.migrations.schema import task_subscribers, tasks
+from resumable.tasks._models import TaskRecord, TaskScope, TaskStatus
+from resumable.tasks._permissions import Actor
+from resumable.tasks._transitions import TERMINAL, is_terminal, sources_of
+
+_t = tasks.c
+_s = task_subscribers.c
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """Everything needed to insert a task row."""
+
+    uuid: str
+    name: str
+    task_key: str | None
+    task_name: str | None
+    scope: TaskScope
+    active_dedup_key: str | None
+    retries: int
+    retry_delay: float
+    timeout: float | None
+    created_by: str | None
+    arguments: str | None
+
+
+def _record(row: Row[Any], subscribers: list[str]) -> TaskRecord:
+    m = row._mapping
+    return TaskRecord(
+        uuid=m["uuid"],
+        name=m["name"],
+        task_key=m["task_key"],
+        task_name=m["task_name"],
+        scope=TaskScope(m["scope"]),
+        status=TaskStatus(m["status"]),
+        attempt=int(m["attempt"]),
+        retries=int(m["retries"]),
+        timeout=m["timeout"],
+        abortable=bool(m["abortable"]),
+        abort_reason=m["abort_reason"],
+        timeout_unenforceable=bool(m["timeout_unenforceable"]),
+        created_by=m["created_by"],
+        progress_current=m["progress_current"],
+        progress_total=m["progress_total"],
+        progress_fraction=m["progress_fraction"],
+        progress_eta=m["progress_eta"],
+        progress_updated_at=m["progress_updated_at"],
+        payload=None if m["payload"] is None else json.loads(m["payload"]),
+        error_message=m["error_message"],
+        exception_type=m["exception_type"],
+        stack_trace=m["stack_trace"],
+        created_at=m["created_at"],
+        started_at=m["started_at"],
+        ended_at=m["ended_at"],
+        not_before=m["not_before"],
+        subscribers=subscribers,
+    )
+
+
+def _move_values(target: TaskStatus, now: datetime, values: Mapping[str, Any]) -> dict[str, Any]:
+    assignments: dict[str, Any] = {"status": target.value, "updated_at": now, **values}
+    if is_terminal(target):
+        # Frees the dedup identity in the very statement that ends the task.
+        assignments["active_dedup_key"] = None
+        assignments["ended_at"] = now
+    if target is TaskStatus.IN_PROGRESS:
+        assignments["started_at"] = now
+    return assignments
+
+
+class TaskRepository:
+    """All SQL of the task framework, over one database URL."""
+
+    def __init__(self, url: str) -> None:
+        self._db: Database = open_database(url)
+        self.url = self._db.url
+        migrate(self._db)
+        self._get = select(tasks).where(_t.uuid == bindparam("uuid"))
+        self._get_status = select(_t.status, _t.abort_reason).where(_t.uuid == bindparam("uuid"))
+        self._subscribers_of = (
+            select(_s.task_uuid, _s.user_id)
+            .where(_s.task_uuid.in_(bindparam("uuids", expanding=True)))
+            .order_by(_s.subscribed_at, _s.user_id)
+        )
+        self._add_subscriber = dialect_insert(
+            task_subscribers, self._db.dialect
+        ).on_conflict_do_nothing()
+
+    @property
+    def database(self) -> Database:
+        """The opened database (for the checkpoint store and tests)."""
+        return self._db
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self._db.dispose()
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _in_tx(self, work: Callable[[Connection], T]) -> T:
+        with translate_errors(self.url), self._db.tx.begin() as conn:
+            return work(conn)
+
+    def _records(self, conn: Connection, rows: Iterable[Row[Any]]) -> list[TaskRecord]:
+        rows = list(rows)
+        if not rows:
+            return []
+        subscribers: dict[str, list[str]] = {row._mapping["uuid"]: [] for row in rows}
+        for task_uuid, user_id in conn.execute(self._subscribers_of, {"uuids": list(subscribers)}):
+            subscribers[task_uuid].append(user_id)
+        return [_record(row, subscribers[row._mapping["uuid"]]) for row in rows]
+
+    def _locked(self, conn: Connection, task_uuid: str) -> TaskRecord | None:
+        # FOR UPDATE serializes cancel, join and runner moves on PostgreSQL; SQLite's
+        # BEGIN IMMEDIATE already serializes every writer.
+        row = conn.execute(self._get.with_for_update(), {"uuid": task_uuid}).first()
+        return None if row is None else self._records(conn, [row])[0]
+
+    # -- creation and dedup -----------------------------------------------------------
+
+    def create(self, new: NewTask) -> tuple[TaskRecord, bool]:
+        """Insert a PENDING task, or join the active task holding the same dedup key.
+
+        Returns the task and whether this call created it. Race-free across processes:
+        the unique index on ``active_dedup_key`` lets one insert win; every loser adds
+        itself as a subscriber of the winner. If the winner ends before a loser can
+        join, the loser tries to insert again.
+        """
+        while True:
+            try:
+                return self._in_tx(lambda conn: (self._insert(conn, new), True))
+            except IntegrityError:
+                if new.active_dedup_key is None:
+                    raise
+            joined = self._in_tx(lambda conn: self._join(conn, new))
+            if joined is not None:
+                return joined, False
+
+    def _insert(self, conn: Connection, new: NewTask) -> TaskRecord:
+        now = utcnow()
+        conn.execute(
+            insert(tasks).values(
+                uuid=new.uuid,
+                name=new.name,
+                task_key=new.task_key,
+                task_name=new.task_name,
+                scope=new.scope.value,
+                status=TaskStatus.PENDING.value,
+                active_dedup_key=new.active_dedup_key,
+                attempt=1,
+                retries=new.retries,
+                retry_delay=new.retry_delay,
+                timeout=new.timeout,
+                abortable=False,
+                timeout_unenforceable=False,
+                created_by=new.created_by,
+                arguments=new.arguments,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        if new.created_by is not None:
+            conn.execute(
+                self._add_subscriber,
+                {"task_uuid": new.uuid, "user_id": new.created_by, "subscribed_at": now},
+            )
+        record = self._locked(conn, new.uuid)
+        assert record is not None  # inserted in this very transaction
+        return record
+
+    def _join(self, conn: Connection, new: NewTask) -> TaskRecord | None:
+        row = conn.execute(
+            select(tasks).where(_t.active_dedup_key == new.active_dedup_key).with_for_update()
+        ).first()
+        if row is None:
+            return None
+        task_uuid = row._mapping["uuid"]
+        if new.created_by is not None:
+            conn.execute(
+                self._add_subscriber,
+                {"task_uuid": task_uuid, "user_id": new.created_by, "subscribed_at": utcnow()},
+            )
+        return self._locked(conn, task_uuid)
+
+    # -- reads ------------------------------------------------------------------------
+
+    def get(self, task_uuid: str) -> TaskRecord | None:
+        """The task with ``task_uuid``, or None."""
+        with translate_errors(self.url), self._db.auto.connect() as conn:
+            row = conn.execute(self._get, {"uuid": task_uuid}).first()
+            return None if row is None else self._records(conn, [row])[0]
+
+    def status(self, task_uuid: str) -> tuple[TaskStatus, str | None] | None:
+        """(status, abort reason) of a task, or None when it does not exist."""
+        with translate_errors(self.url), self._db.auto.connect() as conn:
+            row = conn.execute(self._get_status, {"uuid": task_uuid}).first()
+        return None if row is None else (TaskStatus(row[0]), row[1])
+
+    def list(
+        self, actor: Actor, *, statuses: Iterable[TaskStatus] | None, limit: int
+    ) -> list[TaskRecord]:
+        """Tasks ``actor`` may see, newest first."""
+        query = select(tasks).order_by(_t.created_at.desc(), _t.uuid).limit(limit)
+        if statuses is not None:
+            query = query.where(_t.status.in_([s.value for s in statuses]))
+        if not actor.privileged:
+            subscribed = exists().where(_s.task_uuid == _t.uuid, _s.user_id == actor.user_id)
+            query = query.where(
+                or_(
+                    and_(_t.scope == TaskScope.PRIVATE.value, _t.created_by == actor.user_id),
+                    and_(_t.scope != TaskScope.PRIVATE.value, subscribed),
+                )
+            )
+        with translate_errors(self.url), self._db.auto.connect() as conn:
+            return self._records(conn, conn.execute(query))
+
+    # -- moves ------------------------------------------------------------------------
+
+    def move(
+        self,
+        task_uuid: str,
+        target: TaskStatus,
+        values: Mapping[str, Any] | None = None,
+        *,
+        only_from: Iterable[TaskStatus] | None = None,
+    ) -> bool:
+        """Compare-and-set ``target`` from any allowed source; True when this call won.
+
+        ``only_from`` narrows the allowed sources (it never widens them).
+        """
+        sources = set(sources_of(target))
+        if only_from is not None:
+            sources &= set(only_from)
+        statement = (
+            update(tasks)
+            .where(_t.uuid == task_uuid, _t.status.in_([s.value for s in sources]))
+            .values(_move_values(target, utcnow(), values or {}))
+        )
+        with translate_errors(self.url), self._db.auto.connect() as conn:
+            count = conn.execute(statement).rowcount
+            conn.commit()
+        return bool(count)
+
+    def claim(self, task_uuid: str) -> TaskRecord | None:
+        """PENDING -> IN_PROGRESS if due; the claimed record, or None if another writer won.
+
+        This compare-and-set is the one way a task starts, so a task aborted while
+        pending never starts, and two runners (threads, or worker processes picking
+        PENDING rows) never both run one attempt.
+        """
+        now = utcnow()
+        statement = (
+            update(tasks)
+            .where(
+                _t.uuid == task_uuid,
+                _t.status.in_([s.value for s in sources_of(TaskStatus.IN_PROGRESS)]),
+                or_(_t.not_before.is_(None), _t.not_before <= now),
+            )
+            .values(_move_values(TaskStatus.IN_PROGRESS, now, {"abort_reason": None}))
+        )
+        with translate_errors(self.url), self._db.auto.connect() as conn:
+            count = conn.execute(statement).rowcount
+            conn.commit()
+        return self.get(task_uuid) if count else None
+
+    def send_back_for_retry(
+        self, task_uuid: str, attempt: int, not_before: datetime, values: Mapping[str, Any]
+    ) -> bool:
+        """IN_PROGRESS -> PENDING with ``attempt + 1``; False if another writer won."""
+        return self.move(
+            task_uuid,
+            TaskStatus.PENDING,
+            {**values, "attempt": attempt + 1, "not_before": not_before, "abortable": False},
+        )
+
+    def abort_in(self, conn: Connection, record: TaskRecord, reason: str) -> TaskStatus | None:
+        """Inside a transaction holding the row: PENDING -> ABORTED, or an abortable
+        IN_PROGRESS -> ABORTING. The new status, or None when neither applies."""
+        now = utcnow()
+        if record.status is TaskStatus.PENDING:
+            target = TaskStatus.ABORTED
+        elif record.status is TaskStatus.IN_PROGRESS and record.abortable:
+            target = TaskStatus.ABORTING
+        else:
+            return None
+        count = conn.execute(
+            update(tasks)
+            .where(_t.uuid == record.uuid, _t.status == record.status.value)
+            .values(_move_values(target, now, {"abort_reason": reason}))
+        ).rowcount
+        return target if count else None
+
+    def request_timeout_abort(self, task_uuid: str, reason: str) -> bool:
+        """An abortable IN_PROGRESS -> ABORTING (the timeout's own compare-and-set)."""
+        statement = (
+            update(tasks)
+            .where(
+                _t.uuid == task_uuid,
+                _t.status == TaskStatus.IN_PROGRESS.value,
+                _t.abortable.is_(True),
+            )
+            .values(_move_values(TaskStatus.ABORTING, utcnow(), {"abort_reason": reason}))
+        )
+        with translate_errors(self.url), self._db.auto.connect() as conn:
+            count = conn.execute(statement).rowcount
+            conn.commit()
+        return bool(count)
+
+    def with_locked(self, task_uuid: str, work: Callable[[Connection, TaskRecord | None], T]) -> T:
+        """Run ``work`` in a transaction holding the task's row (cancel decisions)."""
+        return self._in_tx(lambda conn: work(conn, self._locked(conn, task_uuid)))
+
+    def remove_subscriber_in(self, conn: Connection, task_uuid: str, user_id: str) -> bool:
+        """Inside a transaction: unsubscribe ``user_id``; True when it was subscribed."""
+        count = conn.execute(
+            delete(task_subscribers).where(_s.task_uuid == task_uuid, _s.user_id == user_id)
+        ).rowcount
+        return bool(count)
+
+    # -- updates that are not moves ---------------------------------------------------
+
+    def update_active(self, task_uuid: str, values: Mapping[str, Any]) -> bool:
+        """Write ``values`` while the task is active (progress, flags); True if written."""
+        statement = (
+            update(tasks)
+            .where(
+                _t.uuid == task_uuid,
+                _t.status.in_([s.value for s in TaskStatus if s not in TERMINAL]),
+            )
+            .values({**values, "updated_at": utcnow()})
+        )
+        with translate_errors(self.url), self._db.auto.connect() as conn:
+            count = conn.execute(statement).rowcount
+            conn.commit()
+        return bool(count)
+
+    # -- pruning ----------------------------------------------------------------------
+
+    def prune(self, cutoff: datetime, max_rows: int, batch_size: int = 1000) -> int:
+        """Delete terminal tasks that ended before ``cutoff``, oldest first, in batches."""
+        terminal = [s.value for s in TERMINAL]
+        deleted = 0
+        while deleted < max_rows:
+            limit = min(batch_size, max_rows - deleted)
+
+            def batch(conn: Connection, limit: int = limit) -> int:
+                uuids = list(
+                    conn.execute(
+                        select(_t.uuid)
+                        .where(_t.status.in_(terminal), _t.ended_at < cutoff)
+                        .order_by(_t.ended_at, _t.uuid)
+                        .limit(limit)
+                    ).scalars()
+                )
+                if not uuids:
+                    return 0
+                conn.execute(delete(task_subscribers).where(_s.task_uuid.in_(uuids)))
+                return int(
+                    conn.execute(
+                        delete(tasks).where(_t.uuid.in_(uuids), _t.status.in_(terminal))
+                    ).rowcount
+                )
+
+            count = self._in_tx(batch)
+            deleted += count
+            if count < limit:
+                break
+        return deleted

@@ -1,0 +1,452 @@
+"""Running one attempt of a task: claim, body, abort detection, handlers, final move.
+
+An attempt is a sequence of compare-and-set moves on the task row; whenever one of
+ours loses (a cancel or timeout got there first), we follow the winner's status
+instead of ours. Abort handlers run on a watchdog thread as soon as an abort is
+detected, so a flag they set reaches the body while it is still running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from resumable._db.types import utcnow
+from resumable._errors import StaleAttemptError
+from resumable.store import TaskStateStore
+from resumable.tasks._actor import running_as
+from resumable.tasks._context import Handler, TaskContext, reset_current, set_current
+from resumable.tasks._identity import state_scope
+from resumable.tasks._models import TaskRecord, TaskScope, TaskStatus
+from resumable.tasks._permissions import SYSTEM_ACTOR, Actor
+from resumable.tasks._progress import ProgressReporter
+from resumable.tasks._services import Services
+from resumable.tasks._task import Task
+from resumable.tasks._transitions import (
+    ABORT_REASON_TIMEOUT,
+    TERMINAL,
+    should_retry,
+    status_after_abort,
+)
+
+log = logging.getLogger("resumable.tasks")
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A ``@task`` function and its options."""
+
+    fn: Callable[..., Any]
+    name: str
+    scope: TaskScope
+    timeout: float | None
+    retries: int
+    retry_delay: float
+    keep_state: bool
+
+    @property
+    def is_async(self) -> bool:
+        """Whether the function is ``async def``."""
+        return inspect.iscoroutinefunction(self.fn)
+
+
+@dataclass
+class Failure:
+    """One exception raised by the body or a handler."""
+
+    message: str
+    exception_type: str
+    stack_trace: str
+
+    @classmethod
+    def of(cls, exc: BaseException, label: str | None = None) -> Failure:
+        text = str(exc) or type(exc).__name__
+        message = text if label is None else f"{label} raised {type(exc).__name__}: {text}"
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return cls(message, type(exc).__name__, trace)
+
+
+def failure_fields(failures: list[Failure]) -> dict[str, Any]:
+    """Task columns describing every failure, the first one's type leading."""
+    if not failures:
+        return {"error_message": None, "exception_type": None, "stack_trace": None}
+    return {
+        "error_message": "; ".join(f.message for f in failures),
+        "exception_type": failures[0].exception_type,
+        "stack_trace": "\n".join(f.stack_trace for f in failures),
+    }
+
+
+def _handler_label(kind: str, handler: Handler) -> str:
+    return f"{kind} handler {getattr(handler, '__qualname__', repr(handler))}"
+
+
+def run_handlers(
+    kind: str, handlers: list[Handler], context: contextvars.Context, loop: Any = None
+) -> list[Failure]:
+    """Run ``handlers`` last-registered first; every one runs; return the failures."""
+    failures: list[Failure] = []
+    for handler in reversed(list(handlers)):
+        try:
+            result = context.copy().run(handler)
+            if inspect.isawaitable(result):
+                _await_from_thread(result, loop)
+        except Exception as exc:
+            log.exception("task %s failed", _handler_label(kind, handler))
+            failures.append(Failure.of(exc, _handler_label(kind, handler)))
+    return failures
+
+
+def _await_from_thread(awaitable: Any, loop: asyncio.AbstractEventLoop | None) -> None:
+    if loop is not None and loop.is_running():
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not loop:
+            asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), loop).result()
+            return
+    asyncio.run(_as_coroutine(awaitable))
+
+
+async def _as_coroutine(awaitable: Any) -> Any:
+    return await awaitable
+
+
+class Watchdog:
+    """Watches one running attempt for an abort and enforces its timeout.
+
+    Started lazily: only attempts with a timeout or an abort handler need one.
+    """
+
+    def __init__(self, attempt: Attempt, deadline: float | None) -> None:
+        self._attempt = attempt
+        self._deadline = deadline
+        self._deadline_handled = False
+        self.lock = threading.Lock()
+        self.stopped = False
+        self.abort_detected = False
+        self.abort_failures: list[Failure] = []
+        self._thread = threading.Thread(
+            target=self._run, name=f"resumable-watchdog-{attempt.task_uuid[:8]}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        attempt = self._attempt
+        wanted = {TaskStatus.ABORTING.value, *(s.value for s in TERMINAL)}
+        while True:
+            wait: float | None = None
+            if self._deadline is not None and not self._deadline_handled:
+                wait = max(0.0, self._deadline - time.monotonic())
+            status = attempt.services.signals.wait_for(attempt.task_uuid, wanted, wait)
+            with self.lock:
+                if self.stopped:
+                    return
+                if status == TaskStatus.ABORTING.value:
+                    self.abort_detected = True
+                    self.abort_failures = attempt.run_abort_handlers()
+                    return
+                if status is not None:  # terminal: nothing left to watch
+                    return
+                if (
+                    self._deadline is not None
+                    and not self._deadline_handled
+                    and time.monotonic() >= self._deadline
+                ):
+                    self._deadline_handled = True
+                    attempt.on_deadline()
+
+    def stop(self) -> None:
+        """Stop watching; waits only for abort handlers that are already running."""
+        with self.lock:
+            self.stopped = True
+        self._attempt.services.signals.notify(self._attempt.task_uuid)
+
+
+@dataclass
+class Attempt:
+    """One attempt of one task, from claim to final move."""
+
+    services: Services
+    definition: Definition
+    task_uuid: str
+    record: TaskRecord | None = None
+    ctx: TaskContext | None = None
+    context: contextvars.Context | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    watchdog: Watchdog | None = None
+    reporter: ProgressReporter | None = None
+    abortable: bool = False
+    _watch_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- start ------------------------------------------------------------------------
+
+    def claim(self) -> bool:
+        """PENDING -> IN_PROGRESS; False when aborted while pending or claimed elsewhere."""
+        self.record = self.services.repository.claim(self.task_uuid)
+        return self.record is not None
+
+    def prepare(self) -> TaskContext:
+        """Build the context, start the timeout clock (the task is IN_PROGRESS now)."""
+        record = self.record
+        assert record is not None
+        repository = self.services.repository
+        self.reporter = ProgressReporter(
+            self._write_progress,
+            interval=self.services.settings.progress_throttle,
+            start_fraction=record.progress_fraction or 0.0,
+        )
+        self.ctx = TaskContext(
+            task_uuid=self.task_uuid,
+            attempt=record.attempt,
+            user=record.created_by,
+            reporter=self.reporter,
+            open_store=self._open_store,
+            read_task=lambda: Task.from_record(_must(repository.get(self.task_uuid))),
+            mark_abortable=self._mark_abortable,
+        )
+        if record.timeout is not None:
+            self._ensure_watchdog(time.monotonic() + record.timeout)
+        return self.ctx
+
+    def _write_progress(self, values: dict[str, Any]) -> None:
+        self.services.repository.update_active(
+            self.task_uuid, {**values, "progress_updated_at": utcnow()}
+        )
+
+    def _open_store(self) -> TaskStateStore:
+        record = self.record
+        assert record is not None
+        namespace, key = state_scope(
+            record.name, record.scope, record.task_key, record.created_by, record.uuid
+        )
+        return self.services.store.scope(namespace, key).new_attempt()
+
+    def _mark_abortable(self) -> None:
+        self.services.repository.update_active(self.task_uuid, {"abortable": True})
+        self.abortable = True
+        self._ensure_watchdog(None)
+
+    def _ensure_watchdog(self, deadline: float | None) -> None:
+        with self._watch_lock:
+            if self.watchdog is None:
+                self.watchdog = Watchdog(self, deadline)
+                self.watchdog.start()
+
+    # -- called by the watchdog -------------------------------------------------------
+
+    def run_abort_handlers(self) -> list[Failure]:
+        ctx = self.ctx
+        assert ctx is not None and self.context is not None
+        ctx.abort_requested.set()
+        return run_handlers("abort", ctx.abort_handlers, self.context, self.loop)
+
+    def on_deadline(self) -> None:
+        record = self.record
+        assert record is not None
+        if self.abortable:
+            if self.services.repository.request_timeout_abort(self.task_uuid, ABORT_REASON_TIMEOUT):
+                self.services.signals.notify(self.task_uuid)
+            return
+        log.warning(
+            "task %s (%s) passed its timeout of %s s but has no abort handler: it keeps "
+            "running; register @ctx.on_abort to make timeouts enforceable",
+            self.task_uuid,
+            record.name,
+            record.timeout,
+        )
+        self.services.repository.update_active(self.task_uuid, {"timeout_unenforceable": True})
+
+    # -- end --------------------------------------------------------------------------
+
+    def finish(self, body_error: BaseException | None) -> TaskStatus:
+        """Run handlers and make the final move; returns the status written.
+
+        PENDING means the attempt failed with retries left and was sent back.
+        """
+        ctx = self.ctx
+        assert ctx is not None and self.context is not None and self.reporter is not None
+        repository = self.services.repository
+        aborted = False
+        abort_failures: list[Failure] = []
+        if self.watchdog is not None:
+            self.watchdog.stop()
+            # Holding the watchdog's lock waits for abort handlers it may be running.
+            with self.watchdog.lock:
+                aborted = self.watchdog.abort_detected
+                abort_failures = self.watchdog.abort_failures
+        if not aborted and self.abortable:
+            # A cancel may have landed since the watchdog last looked: abort handlers
+            # still go first, before cleanup.
+            found = repository.status(self.task_uuid)
+            if found is not None and found[0] is TaskStatus.ABORTING:
+                aborted = True
+                abort_failures = self.run_abort_handlers()
+        self.reporter.close()
+        cleanup_failures = run_handlers("cleanup", ctx.cleanup_handlers, self.context, self.loop)
+        if aborted:
+            status = self._finish_aborting(abort_failures + cleanup_failures)
+        else:
+            failures = ([Failure.of(body_error)] if body_error else []) + cleanup_failures
+            status = self._finish_running(failures)
+        if status is TaskStatus.SUCCESS and not self.definition.keep_state:
+            self._clear_state()
+        self.services.signals.notify(self.task_uuid)
+        return status
+
+    def _finish_aborting(self, failures: list[Failure]) -> TaskStatus:
+        repository = self.services.repository
+        found = repository.status(self.task_uuid)
+        if found is None or found[0] is not TaskStatus.ABORTING:
+            return found[0] if found else TaskStatus.ABORTED
+        target = status_after_abort(found[1], handler_failed=bool(failures))
+        values = failure_fields(failures) if failures else {}
+        if repository.move(self.task_uuid, target, values, only_from=[TaskStatus.ABORTING]):
+            return target
+        latest = repository.status(self.task_uuid)
+        return latest[0] if latest else target
+
+    def _finish_running(self, failures: list[Failure]) -> TaskStatus:
+        repository = self.services.repository
+        record = self.record
+        assert record is not None
+        if not failures:
+            won = repository.move(
+                self.task_uuid,
+                TaskStatus.SUCCESS,
+                failure_fields([]),
+                only_from=[TaskStatus.IN_PROGRESS],
+            )
+            target = TaskStatus.SUCCESS
+        elif should_retry(record.attempt, record.retries):
+            not_before = utcnow() + timedelta(seconds=self.definition.retry_delay)
+            won = repository.send_back_for_retry(
+                self.task_uuid, record.attempt, not_before, failure_fields(failures)
+            )
+            target = TaskStatus.PENDING
+            if won:
+                log.info(
+                    "task %s attempt %d failed; retrying in %s s",
+                    self.task_uuid,
+                    record.attempt,
+                    self.definition.retry_delay,
+                )
+        else:
+            won = repository.move(
+                self.task_uuid,
+                TaskStatus.FAILURE,
+                failure_fields(failures),
+                only_from=[TaskStatus.IN_PROGRESS],
+            )
+            target = TaskStatus.FAILURE
+        if won:
+            return target
+        # A cancel or timeout moved the task to ABORTING first: it wins. The body has
+        # already ended, so only the abort's final move is left.
+        return self._finish_aborting([])
+
+    def _clear_state(self) -> None:
+        ctx = self.ctx
+        record = self.record
+        assert ctx is not None and record is not None
+        if not ctx.store_opened and record.task_key is None and record.attempt == 1:
+            return  # an unkeyed first attempt that never touched its store has no state
+        try:
+            ctx.store.clear()
+        except StaleAttemptError:
+            log.warning("task %s: state not cleared, a newer attempt owns it", self.task_uuid)
+
+    # -- running the body -------------------------------------------------------------
+
+    def actor(self) -> Actor:
+        record = self.record
+        assert record is not None
+        return SYSTEM_ACTOR if record.created_by is None else Actor(record.created_by)
+
+
+def _must(record: TaskRecord | None) -> TaskRecord:
+    if record is None:
+        raise LookupError("task disappeared while running")
+    return record
+
+
+def run_attempt(
+    services: Services,
+    definition: Definition,
+    task_uuid: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> TaskStatus | None:
+    """Run one attempt in this thread; None when it could not be claimed."""
+    attempt = Attempt(services, definition, task_uuid)
+    if not attempt.claim():
+        return None
+    ctx = attempt.prepare()
+    if definition.is_async:
+        return asyncio.run(_run_async_body(attempt, ctx, args, kwargs))
+    token = set_current(ctx)
+    try:
+        with running_as(attempt.actor()):
+            attempt.context = contextvars.copy_context()
+            try:
+                definition.fn(*args, **kwargs)
+            except Exception as exc:
+                return attempt.finish(exc)
+            except BaseException as exc:
+                # KeyboardInterrupt / SystemExit: record the failure, then let it go on.
+                attempt.finish(exc)
+                raise
+            return attempt.finish(None)
+    finally:
+        reset_current(token)
+
+
+async def run_attempt_async(
+    services: Services,
+    definition: Definition,
+    task_uuid: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> TaskStatus | None:
+    """Run one attempt of an ``async def`` task on the running loop."""
+    attempt = Attempt(services, definition, task_uuid)
+    if not attempt.claim():
+        return None
+    ctx = attempt.prepare()
+    return await _run_async_body(attempt, ctx, args, kwargs)
+
+
+async def _run_async_body(
+    attempt: Attempt, ctx: TaskContext, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> TaskStatus:
+    attempt.loop = asyncio.get_running_loop()
+    token = set_current(ctx)
+    try:
+        with running_as(attempt.actor()):
+            attempt.context = contextvars.copy_context()
+            error: BaseException | None = None
+            try:
+                coroutine: Coroutine[Any, Any, Any] = attempt.definition.fn(*args, **kwargs)
+                await coroutine
+            except Exception as exc:
+                error = exc
+            except BaseException as exc:
+                # Cancelled or interrupted: record the failure, then let it go on.
+                await asyncio.to_thread(attempt.finish, exc)
+                raise
+            # Handlers may block on the database: keep the loop free meanwhile.
+            return await asyncio.to_thread(attempt.finish, error)
+    finally:
+        reset_current(token)

@@ -1,0 +1,158 @@
+"""The public :class:`Task` snapshot and its conversion from records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from resumable._db.types import utcnow
+from resumable.tasks._models import Progress, TaskRecord, TaskScope, TaskStatus
+from resumable.tasks._transitions import is_terminal
+
+
+def progress_of(record: TaskRecord, now: datetime | None = None) -> Progress:
+    """The record's progress, with the ETA aged by the time since it was written."""
+    eta = record.progress_eta
+    if is_terminal(record.status):
+        eta = 0.0 if record.status is TaskStatus.SUCCESS else None
+    elif eta is not None and record.progress_updated_at is not None:
+        aged = ((now or utcnow()) - record.progress_updated_at).total_seconds()
+        eta = max(0.0, eta - max(0.0, aged))
+    return Progress(
+        current=record.progress_current,
+        total=record.progress_total,
+        fraction=record.progress_fraction,
+        eta_seconds=eta,
+    )
+
+
+@dataclass
+class Task:
+    """A snapshot of one task. ``refresh()`` reloads it; ``wait()`` and ``cancel()``
+    act on it. All three act as the current user (see ``acting_as``).
+
+    Attributes:
+        uuid: Unique id.
+        name: The ``@task`` name (the function's name unless ``name=`` was given).
+        task_key: Deduplication key, or None.
+        task_name: Display name (defaults to ``task_key``).
+        scope: PRIVATE, SHARED or SYSTEM.
+        status: Lifecycle status.
+        attempt: 1 for the first try, +1 per retry.
+        progress: Progress with ``current``, ``total``, ``fraction``, ``eta_seconds``.
+        payload: The last payload dict reported, or None.
+        error_message: Why the task failed (all failures combined), or None.
+        exception_type: Class name of the (first) exception, or None.
+        stack_trace: Full traceback(s), or None.
+        subscribers: Ids of the users subscribed to the task.
+        created_at: When the task was created.
+        started_at: When its current (or last) attempt started.
+        ended_at: When it reached a terminal status.
+        created_by: The user who created it (None: the system).
+        timeout: Seconds allowed once in progress, or None.
+        timeout_unenforceable: The timeout passed but the task had no abort handler,
+            so it kept running.
+    """
+
+    uuid: str
+    name: str
+    task_key: str | None
+    task_name: str | None
+    scope: TaskScope
+    status: TaskStatus
+    attempt: int
+    progress: Progress
+    payload: dict[str, Any] | None
+    error_message: str | None
+    exception_type: str | None
+    stack_trace: str | None
+    subscribers: list[str]
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    created_by: str | None = None
+    timeout: float | None = None
+    timeout_unenforceable: bool = False
+    retries: int = 0
+    abortable: bool = field(default=False, repr=False)
+
+    @classmethod
+    def from_record(cls, record: TaskRecord) -> Task:
+        """Internal: build the public snapshot of a repository record."""
+        return cls(
+            uuid=record.uuid,
+            name=record.name,
+            task_key=record.task_key,
+            task_name=record.task_name if record.task_name is not None else record.task_key,
+            scope=record.scope,
+            status=record.status,
+            attempt=record.attempt,
+            progress=progress_of(record),
+            payload=record.payload,
+            error_message=record.error_message,
+            exception_type=record.exception_type,
+            stack_trace=record.stack_trace,
+            subscribers=list(record.subscribers),
+            created_at=record.created_at,
+            started_at=record.started_at,
+            ended_at=record.ended_at,
+            created_by=record.created_by,
+            timeout=record.timeout,
+            timeout_unenforceable=record.timeout_unenforceable,
+            retries=record.retries,
+            abortable=record.abortable,
+        )
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the task has ended (success, failure, aborted, timed out)."""
+        return is_terminal(self.status)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Seconds from the start of its last attempt to its end (or to now)."""
+        if self.started_at is None:
+            return None
+        return ((self.ended_at or utcnow()) - self.started_at).total_seconds()
+
+    def refresh(self) -> Task:
+        """Reload every field from the database; returns ``self``.
+
+        Raises:
+            TaskNotFoundError: the task is gone or the current user may not see it.
+        """
+        from resumable.tasks._api import get_task
+
+        fresh = get_task(self.uuid)
+        self.__dict__.update(fresh.__dict__)
+        return self
+
+    def wait(self, timeout: float | None = None) -> Task:
+        """Block until the task is terminal, then refresh; returns ``self``.
+
+        Raises:
+            TaskTimeoutError: still not terminal after ``timeout`` seconds.
+            TaskNotFoundError: the current user may not see the task.
+        """
+        from resumable.tasks._api import wait_for_task
+
+        fresh = wait_for_task(self.uuid, timeout)
+        self.__dict__.update(fresh.__dict__)
+        return self
+
+    def cancel(self, force: bool = False) -> Literal["aborted", "unsubscribed"]:
+        """Abort the task, or unsubscribe the current user from a shared one.
+
+        Returns:
+            ``"aborted"`` or ``"unsubscribed"``.
+
+        Raises:
+            TaskNotAbortableError: in progress without an abort handler.
+            PermissionDeniedError: SYSTEM task or ``force`` without admin rights.
+            TaskFinishedError: the task already ended.
+            TaskNotFoundError: the current user may not see the task.
+        """
+        from resumable.tasks._api import cancel_task
+
+        return cancel_task(self.uuid, force=force)
