@@ -93,7 +93,14 @@ def _sqlite_setup(engine: Engine, path: str) -> None:
 def _sqlite_engine(parsed: URL) -> Engine:
     database = parsed.database or ":memory:"
     if database != ":memory:":
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailableError(
+                f"cannot create the folder of SQLite database {database!r}: {exc.strerror}",
+                f"sqlite:///{database}",
+            ) from exc
     engine = sqlalchemy.create_engine(
         parsed.set(drivername="sqlite+pysqlite"),
         connect_args={"timeout": 30, "check_same_thread": False},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -40,9 +41,14 @@ def _parse_retention(text: str | None) -> Retention:
         seconds = float(text)
     except ValueError:
         raise click.BadParameter(f"{text!r} is not a number of seconds or 'never'") from None
-    if seconds <= 0:
-        raise click.BadParameter(f"retention must be positive, got {text}")
-    return timedelta(seconds=seconds)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise click.BadParameter(f"retention must be a positive number of seconds, got {text}")
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise click.BadParameter(
+            f"retention {text} s is too long; use 'never' to keep the key"
+        ) from None
 
 
 @click.group()

@@ -59,4 +59,10 @@ def expires_at(retention: Retention, default: Retention, now: datetime) -> datet
     if chosen is None or chosen is NEVER_EXPIRE:
         return None
     assert isinstance(chosen, timedelta)
-    return now + chosen
+    try:
+        return now + chosen
+    except OverflowError:
+        raise InvalidValueError(
+            f"retention {chosen!r} reaches past the year 9999; "
+            "use resumable.NEVER_EXPIRE to keep a key until it is deleted"
+        ) from None
