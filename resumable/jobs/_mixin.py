@@ -111,6 +111,7 @@ class ResumableJobMixin(abc.ABC):
     _resumable_current_id: Any = None
     _resumable_cancelled_id: Any = None
     _resumable_token: str | None = None
+    _resumable_submitting: bool = False
 
     def __init__(self, *args: Any, durable: bool = _DURABLE_DEFAULT, **kwargs: Any) -> None:
         """Create the job (or operator); extra arguments go to the next class in the MRO.
@@ -225,13 +226,20 @@ class ResumableJobMixin(abc.ABC):
             self._resumable_token = None
 
     def on_kill(self) -> None:
-        """Cancel the external job being polled (Airflow calls this on kill and timeout).
+        """Cancel the external job of the run in progress (Airflow calls this on kill).
 
-        Then calls the next class's ``on_kill`` (BaseOperator's), if any.
+        While polling, that is the recorded job; inside ``submit_job``, the job
+        :meth:`find_job` finds by the idempotency token, if any. Outside a run it cancels
+        nothing. Then calls the next class's ``on_kill`` (BaseOperator's), if any.
         """
         if self._resumable_current_id is not None:
             cancel_quietly(
                 self, self._resumable_current_id, self._resumable_context, reason="on_kill"
+            )
+        elif self._resumable_submitting and self._resumable_token is not None:
+            # Killed inside submit_job: the job may exist without a saved id yet.
+            _cancel_by_token(
+                self, self._resumable_token, self._resumable_context, "on_kill during submit_job"
             )
         parent = getattr(super(), "on_kill", None)
         if callable(parent):
@@ -358,13 +366,16 @@ def _submit_and_finish(
     context: Mapping[str, Any],
 ) -> Any:
     job._resumable_token = record.token
+    job._resumable_submitting = True
     try:
         external_id = job.submit_job(context)
     except BaseException as exc:
         if is_cancel_trigger(exc) and record.token is not None:
             # Aborted mid-submit: the job may exist already; cancel it if it can be found.
-            _cancel_by_token(job, record.token, context)
+            _cancel_by_token(job, record.token, context, f"{type(exc).__name__} in submit_job")
         raise
+    finally:
+        job._resumable_submitting = False
     if external_id is None:
         obs.event(
             logging.WARNING,
@@ -406,11 +417,13 @@ def _poll_and_finish(
     return job.get_job_result(external_id, context)
 
 
-def _cancel_by_token(job: ResumableJobMixin, token: str, context: Mapping[str, Any]) -> None:
+def _cancel_by_token(
+    job: ResumableJobMixin, token: str, context: Mapping[str, Any], reason: str
+) -> None:
     try:
         external_id = job.find_job(token, context)
     except Exception as exc:  # the abort in flight matters more than this lookup
         obs.event(logging.ERROR, "find_job failed while cancelling", token=token, error=repr(exc))
         return
     if external_id is not None:
-        cancel_quietly(job, external_id, context, reason="aborted during submit_job")
+        cancel_quietly(job, external_id, context, reason=reason)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from dict_system import DictJob, DictSystem, FindableDictJob, WorkerDied, die
+from dict_system import DictJob, DictSystem, FindableDictJob, JobFailed, WorkerDied, die
 
 import resumable
 from resumable import TaskStateStore, run_job
@@ -134,3 +134,22 @@ def test_abort_inside_submit_cancels_the_job_found_by_token(state: TaskStateStor
 def test_register_cancel_trigger_refuses_non_exceptions() -> None:
     with pytest.raises(TypeError, match="exception class"):
         register_cancel_trigger("TimeoutError")  # type: ignore[arg-type]
+
+
+def test_on_kill_inside_submit_cancels_the_job_found_by_token(state: TaskStateStore) -> None:
+    system = DictSystem()
+
+    def killed_after_accept(job: DictJob, job_id: Any) -> None:
+        job.on_kill()
+
+    with pytest.raises(JobFailed, match="CANCELLED"):  # the poll then sees it cancelled
+        run_job(FindableDictJob(system, after_submit=killed_after_accept), store=state)
+    assert system.cancelled == ["job-1"]
+
+
+def test_on_kill_after_a_run_cancels_nothing(state: TaskStateStore) -> None:
+    system = DictSystem()
+    job = FindableDictJob(system)
+    run_job(job, store=state)
+    job.on_kill()
+    assert system.cancelled == []
