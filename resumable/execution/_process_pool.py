@@ -90,12 +90,12 @@ class ProcessPool:
         method = "forkserver" if "forkserver" in methods else "spawn"
         self._context: multiprocessing.context.BaseContext = multiprocessing.get_context(method)
         if method == "forkserver":
-            self._context.set_forkserver_preload(list(preload))  # type: ignore[attr-defined]
+            self._context.set_forkserver_preload(list(preload))
         self._children: dict[str, Child] = {}
 
     def start(self, key: str, target: Callable[..., None], *args: Any) -> Child:
         """Run ``target(*args)`` in a new child process registered under ``key``."""
-        process = self._context.Process(
+        process = self._context.Process(  # type: ignore[attr-defined]
             target=_child_entry,
             args=(target, args, os.getpid()),
             name=f"resumable-task-{key[:8]}",
