@@ -1,16 +1,16 @@
-"""Checkpoint store on Redis: one hash per scope, retention kept beside each value.
+"""Checkpoint store on Redis: one hash per scope, expiry kept beside each value.
 
 Layout (``P`` is the key prefix, ``?prefix=`` on the URL, default ``resumable:``)::
 
     P state:<len(ns)>:<ns>:<scope key>    hash   name -> "<expires ms>|<json>" (0 = never)
     P attempt:<len(ns)>:<ns>:<scope key>  string the scope's attempt number
-    P expiry                              zset   member "<len(hash key)>:<hash key><name>",
-                                                 score = expiry in ms
 
-Redis 7 has no per-field TTL, so each value carries its own expiry: reads drop expired
-fields on the fly, and ``purge_expired`` walks the ``expiry`` sorted set to delete them.
-Every write is one Lua script, so fencing checks and multi-key updates are atomic and
-cost one round trip.
+Redis 7 has no per-field TTL, so each value carries its own expiry: reads treat expired
+fields as missing at once, and ``purge_expired`` scans the scope hashes (``SCAN``, in
+batches, never blocking the server for long) to delete them. Keeping no separate expiry
+index is deliberate: an unfenced write is then a single native command (``HSET`` of one
+or many fields, ``HDEL``, ``DEL``), atomic by itself and as fast as the raw driver.
+Fenced writes are one Lua script (attempt check + write), equally atomic, one round trip.
 """
 
 from __future__ import annotations
@@ -23,59 +23,46 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from resumable._errors import StaleAttemptError, StoreUnavailableError
 from resumable.store._backend import Item, Scope
 
-_WRITE = """
-local fence = tonumber(ARGV[1])
-if fence >= 0 then
-  local current = tonumber(redis.call('GET', KEYS[2]) or '0')
-  if current > fence then return current end
-end
-local member_prefix = string.len(KEYS[1]) .. ':' .. KEYS[1]
-for i = 2, #ARGV, 3 do
-  local expires = ARGV[i + 1]
-  redis.call('HSET', KEYS[1], ARGV[i], expires .. '|' .. ARGV[i + 2])
-  if expires == '0' then
-    redis.call('ZREM', KEYS[3], member_prefix .. ARGV[i])
-  else
-    redis.call('ZADD', KEYS[3], expires, member_prefix .. ARGV[i])
+# KEYS[1] scope hash, KEYS[2] attempt counter; ARGV[1] the handle's attempt, then
+# ARGV[2] the operation: "set" (name, entry pairs follow), "del" (one name), "clear".
+_FENCED = """
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if current > tonumber(ARGV[1]) then return current end
+local op = ARGV[2]
+if op == 'set' then
+  for i = 3, #ARGV, 2 do
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   end
-end
-return -1
-"""
-
-_DELETE = """
-local fence = tonumber(ARGV[1])
-if fence >= 0 then
-  local current = tonumber(redis.call('GET', KEYS[2]) or '0')
-  if current > fence then return current end
-end
-local member_prefix = string.len(KEYS[1]) .. ':' .. KEYS[1]
-if ARGV[2] == '' then
-  local names = redis.call('HKEYS', KEYS[1])
-  for _, name in ipairs(names) do
-    redis.call('ZREM', KEYS[3], member_prefix .. name)
-  end
-  redis.call('DEL', KEYS[1])
+elseif op == 'del' then
+  redis.call('HDEL', KEYS[1], ARGV[3])
 else
-  redis.call('HDEL', KEYS[1], ARGV[2])
-  redis.call('ZREM', KEYS[3], member_prefix .. ARGV[2])
+  redis.call('DEL', KEYS[1])
 end
 return -1
 """
 
+# KEYS: scope hashes; ARGV[1]: the cutoff in ms. The expiry is re-read here, so a field
+# rewritten since the scan found it is never deleted.
 _PURGE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-for _, member in ipairs(due) do
-  local colon = string.find(member, ':', 1, true)
-  local length = tonumber(string.sub(member, 1, colon - 1))
-  local hash = string.sub(member, colon + 1, colon + length)
-  local name = string.sub(member, colon + length + 1)
-  redis.call('HDEL', hash, name)
-  redis.call('ZREM', KEYS[1], member)
+local cutoff = tonumber(ARGV[1])
+local removed = 0
+for _, hash in ipairs(KEYS) do
+  local entries = redis.call('HGETALL', hash)
+  for i = 1, #entries, 2 do
+    local entry = entries[i + 1]
+    local bar = string.find(entry, '|', 1, true)
+    local expires = bar and tonumber(string.sub(entry, 1, bar - 1)) or 0
+    if expires ~= 0 and expires <= cutoff then
+      redis.call('HDEL', hash, entries[i])
+      removed = removed + 1
+    end
+  end
 end
-return #due
+return removed
 """
 
-_PURGE_BATCH = 500
+_SCAN_BATCH = 500
+_GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
 
 
 def _ms(moment: datetime | None) -> int:
@@ -112,9 +99,7 @@ class RedisBackend:
             socket_timeout=30,
             health_check_interval=30,
         )
-        self._expiry = f"{self._prefix}expiry"
-        self._write = self._client.register_script(_WRITE)
-        self._delete = self._client.register_script(_DELETE)
+        self._fenced = self._client.register_script(_FENCED)
         self._purge = self._client.register_script(_PURGE)
         self._call(self._client.ping)
 
@@ -138,10 +123,6 @@ class RedisBackend:
         tail = f"{len(scope.namespace)}:{scope.namespace}:{scope.key}"
         return f"{self._prefix}state:{tail}", f"{self._prefix}attempt:{tail}"
 
-    def _stale(self, scope: Scope, fence: int | None, result: Any) -> None:
-        if int(result) >= 0:
-            raise StaleAttemptError(scope.namespace, scope.key, fence or 0, int(result))
-
     def get(self, scope: Scope, name: str, now: datetime) -> str | None:
         raw = self._call(self._client.hget, self._keys_of(scope)[0], name)
         if raw is None:
@@ -161,23 +142,35 @@ class RedisBackend:
 
     def write(self, scope: Scope, items: Sequence[Item], fence: int | None) -> None:
         hash_key, attempt_key = self._keys_of(scope)
-        args: list[Any] = [-1 if fence is None else fence]
+        if fence is None:
+            entries = {item.name: f"{_ms(item.expires_at)}|{item.value}" for item in items}
+            self._call(self._client.hset, hash_key, mapping=entries)
+            return
+        args: list[Any] = [fence, "set"]
         for item in items:
-            args += [item.name, _ms(item.expires_at), item.value]
-        result = self._call(self._eval, self._write, [hash_key, attempt_key, self._expiry], args)
-        self._stale(scope, fence, result)
+            args += [item.name, f"{_ms(item.expires_at)}|{item.value}"]
+        self._fenced_call(scope, hash_key, attempt_key, fence, args)
 
     def delete(self, scope: Scope, name: str, fence: int | None) -> None:
         hash_key, attempt_key = self._keys_of(scope)
-        args = [-1 if fence is None else fence, name]
-        result = self._call(self._eval, self._delete, [hash_key, attempt_key, self._expiry], args)
-        self._stale(scope, fence, result)
+        if fence is None:
+            self._call(self._client.hdel, hash_key, name)
+        else:
+            self._fenced_call(scope, hash_key, attempt_key, fence, [fence, "del", name])
 
     def clear(self, scope: Scope, fence: int | None) -> None:
         hash_key, attempt_key = self._keys_of(scope)
-        args = [-1 if fence is None else fence, ""]
-        result = self._call(self._eval, self._delete, [hash_key, attempt_key, self._expiry], args)
-        self._stale(scope, fence, result)
+        if fence is None:
+            self._call(self._client.delete, hash_key)
+        else:
+            self._fenced_call(scope, hash_key, attempt_key, fence, [fence, "clear"])
+
+    def _fenced_call(
+        self, scope: Scope, hash_key: str, attempt_key: str, fence: int, args: list[Any]
+    ) -> None:
+        current = int(self._call(self._eval, self._fenced, [hash_key, attempt_key], args))
+        if current >= 0:
+            raise StaleAttemptError(scope.namespace, scope.key, fence, current)
 
     def new_attempt(self, scope: Scope) -> int:
         return int(self._call(self._client.incr, self._keys_of(scope)[1]))
@@ -186,14 +179,17 @@ class RedisBackend:
         return int(self._call(self._client.get, self._keys_of(scope)[1]) or 0)
 
     def purge_expired(self, now: datetime) -> int:
-        total = 0
         cutoff = _ms(now.astimezone(timezone.utc))
+        pattern = f"{self._prefix.translate(_GLOB_SPECIAL)}state:*"
+        total = 0
+        cursor = 0
         while True:
-            removed = int(
-                self._call(self._eval, self._purge, [self._expiry], [cutoff, _PURGE_BATCH])
+            cursor, hashes = self._call(
+                self._client.scan, cursor, match=pattern, count=_SCAN_BATCH, _type="hash"
             )
-            total += removed
-            if removed < _PURGE_BATCH:
+            if hashes:
+                total += int(self._call(self._eval, self._purge, list(hashes), [cutoff]))
+            if int(cursor) == 0:
                 return total
 
     def close(self) -> None:

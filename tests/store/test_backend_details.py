@@ -1,0 +1,108 @@
+"""Backend behaviour the generic suite cannot see: Redis layout and purge, SQL scope ids.
+
+These check what docs/store.md promises about each backend (the documented Redis key
+layout, purge staying inside its own prefix, long scope names on SQL), with the real
+servers.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+import resumable
+from tests.conftest import REDIS_URL, require_server
+
+
+@pytest.fixture
+def redis_client() -> Iterator[object]:
+    require_server("redis")
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    yield client
+    client.close()
+
+
+def _cleanup(client: object, prefix: str) -> None:
+    keys = list(client.scan_iter(match=prefix.replace("*", "\\*") + "*"))  # type: ignore[attr-defined]
+    if keys:
+        client.delete(*keys)  # type: ignore[attr-defined]
+
+
+def test_redis_layout_is_as_documented(redis_client: object) -> None:
+    prefix = f"doc-{uuid.uuid4().hex[:8]}:"
+    try:
+        with resumable.open_store(f"{REDIS_URL}?prefix={prefix}") as store:
+            ts = store.scope("a:b", "run")
+            ts.set("forever", {"x": 1}, retention=resumable.NEVER_EXPIRE)
+            ts.new_attempt()
+        entries = redis_client.hgetall(f"{prefix}state:3:a:b:run")  # type: ignore[attr-defined]
+        assert entries == {"forever": '0|{"x":1}'}
+        assert redis_client.get(f"{prefix}attempt:3:a:b:run") == "1"  # type: ignore[attr-defined]
+    finally:
+        _cleanup(redis_client, prefix)
+
+
+def test_redis_purge_stays_inside_its_prefix(redis_client: object) -> None:
+    # A prefix full of glob characters must not make purge match other prefixes' keys.
+    token = uuid.uuid4().hex[:8]
+    mine, other = f"p*[{token}]?:", f"p-{token}:"
+    try:
+        with (
+            resumable.open_store(f"{REDIS_URL}?prefix={mine}") as store,
+            resumable.open_store(f"{REDIS_URL}?prefix={other}") as neighbour,
+        ):
+            for opened in (store, neighbour):
+                ts = opened.scope("ns", "run")
+                ts.set("short", 1, retention=timedelta(milliseconds=30))
+                ts.set("kept", 2)
+            time.sleep(0.1)
+            assert store.purge_expired() == 1
+            raw = redis_client.hgetall(f"{other}state:2:ns:run")  # type: ignore[attr-defined]
+            assert sorted(raw) == ["kept", "short"]  # the neighbour's row is untouched
+            assert neighbour.purge_expired() == 1
+            assert store.scope("ns", "run").keys() == ["kept"]
+    finally:
+        _cleanup(redis_client, mine)
+        _cleanup(redis_client, other)
+
+
+def test_purge_spares_keys_rewritten_with_a_longer_retention(store_url: str) -> None:
+    with resumable.open_store(store_url) as store:
+        ts = store.scope("ns", "run")
+        for i in range(30):
+            ts.set(f"k{i}", i, retention=timedelta(milliseconds=30))
+        ts.update({f"k{i}": -i for i in range(0, 30, 2)}, retention=resumable.NEVER_EXPIRE)
+        time.sleep(0.1)
+        assert store.purge_expired() == 15
+        assert ts.keys() == sorted(f"k{i}" for i in range(0, 30, 2))
+        assert ts.get("k4") == -4
+
+
+@pytest.mark.parametrize("length", [100, 300, 512])
+def test_long_scope_names_stay_isolated(store_url: str, length: int) -> None:
+    # Past 512 bytes the SQL backends identify a scope by a hash of its names: scopes
+    # that differ only in their last character must still be apart.
+    with resumable.open_store(store_url) as store:
+        base = "語" * (length - 1)
+        a = store.scope(base + "a", base + "x")
+        b = store.scope(base + "b", base + "x")
+        c = store.scope(base + "a", base + "y")
+        for name, scope in (("a", a), ("b", b), ("c", c)):
+            scope.set("owner", name)
+            scope.new_attempt().set("fenced", name)
+        assert [s.get("owner") for s in (a, b, c)] == ["a", "b", "c"]
+        first = a.new_attempt()
+        a.new_attempt()
+        with pytest.raises(resumable.StaleAttemptError):
+            first.set("owner", "zombie")
+        b.new_attempt().set("owner", "b2")  # b's attempts are its own
+        a.clear()
+        assert a.keys() == []
+        assert b.keys() == ["fenced", "owner"]
+        assert c.get("owner") == "c"
