@@ -11,11 +11,16 @@ from typing import Any
 
 import pytest
 
-sdk = pytest.importorskip("airflow.sdk", reason="Airflow is not installed here")
+pytest.importorskip("airflow", reason="Airflow is not installed here")
 
-from dict_system import DictSystem  # noqa: E402
+from dict_system import DictSystem
 
-from resumable import ResumableJobMixin  # noqa: E402
+from resumable import ResumableJobMixin
+
+try:
+    from airflow.sdk import DAG, BaseOperator  # Airflow 3
+except ImportError:
+    from airflow.models import DAG, BaseOperator  # Airflow 2
 
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 
@@ -45,12 +50,12 @@ class _Methods:
         self.system.cancelled.append(external_id)
 
 
-class InheritsInit(_Methods, ResumableJobMixin, sdk.BaseOperator):
+class InheritsInit(_Methods, ResumableJobMixin, BaseOperator):
     def execute(self, context: Any) -> Any:
         return self.execute_resumable(context)
 
 
-class OwnInit(_Methods, ResumableJobMixin, sdk.BaseOperator):
+class OwnInit(_Methods, ResumableJobMixin, BaseOperator):
     template_fields = ("app",)
 
     def __init__(self, *, app: str, **kwargs: Any) -> None:
@@ -80,14 +85,14 @@ def test_operator_with_its_own_init() -> None:
 
 
 def test_durable_from_dag_default_args() -> None:
-    with sdk.DAG("d", schedule=None, start_date=START, default_args={"durable": False}):
+    with DAG("d", schedule=None, start_date=START, default_args={"durable": False}):
         inherits, own = InheritsInit(task_id="e"), OwnInit(task_id="f", app="y")
         explicit = InheritsInit(task_id="g", durable=True)
     assert (inherits.durable, own.durable, explicit.durable) == (False, False, True)
 
 
 def test_partial_and_expand_accept_durable() -> None:
-    with sdk.DAG("m", schedule=None, start_date=START):
+    with DAG("m", schedule=None, start_date=START):
         OwnInit.partial(task_id="m1", durable=False).expand(app=["a", "b"])
         InheritsInit.partial(task_id="m2").expand(durable=[True, False])
 

@@ -281,3 +281,19 @@ def test_durable_from_airflow_default_args() -> None:
 def test_bad_durable_is_refused() -> None:
     with pytest.raises(resumable.ConfigurationError, match="durable must be a bool"):
         DictJob(DictSystem(), durable="yes")
+
+
+def test_a_registered_resolver_supplies_the_store(state: TaskStateStore) -> None:
+    from resumable.jobs import register_store_resolver
+
+    def resolver(context: Any) -> Any:
+        return context.get("test_resolver_store")  # only for contexts of this test
+
+    register_store_resolver(resolver)
+    register_store_resolver(resolver)  # twice: no effect
+    system = DictSystem()
+    context = {"test_resolver_store": state, "try_number": 1}
+    with pytest.raises(WorkerDied):
+        DictJob(system, in_poll=die).execute_resumable(context)
+    assert DictJob(system).execute_resumable(context) == {"rows": 42, "job": "job-1"}
+    assert system.submissions == 1  # the resolved store carried the job across runs
