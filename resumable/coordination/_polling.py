@@ -36,12 +36,19 @@ class DatabasePolling:
             self._condition.notify_all()
 
     def wait_for(
-        self, task_uuid: str, wanted: Collection[str], timeout: float | None
+        self,
+        task_uuid: str,
+        wanted: Collection[str],
+        timeout: float | None,
+        *,
+        stop: threading.Event | None = None,
     ) -> str | None:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._condition:
                 seen = self._generation.get(task_uuid, 0)
+            if stop is not None and stop.is_set():
+                return None
             status = self._read_status(task_uuid)
             if status is None:
                 return None
@@ -57,7 +64,11 @@ class DatabasePolling:
                 pause = min(pause, remaining)
             with self._condition:
                 # Only sleep if nothing was notified since we read the status.
-                if self._generation.get(task_uuid, 0) == seen and not self._closed:
+                if (
+                    self._generation.get(task_uuid, 0) == seen
+                    and not self._closed
+                    and not (stop is not None and stop.is_set())
+                ):
                     self._condition.wait(pause)
             self._forget_if_idle(task_uuid)
 

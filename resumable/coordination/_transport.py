@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Collection
 from typing import Protocol
 
@@ -23,9 +24,15 @@ class SignalTransport(Protocol):
         """Tell every waiter on ``task_uuid`` to look again now."""
 
     def wait_for(
-        self, task_uuid: str, wanted: Collection[str], timeout: float | None
+        self,
+        task_uuid: str,
+        wanted: Collection[str],
+        timeout: float | None,
+        *,
+        stop: threading.Event | None = None,
     ) -> str | None:
-        """The task's status once it is in ``wanted``; None on timeout or if it vanished."""
+        """The task's status once it is in ``wanted``; None on timeout, when the task
+        vanished, or once ``stop`` is set (set it, then :meth:`notify`, to end a wait)."""
 
     def close(self) -> None:
         """Release resources; waiters return."""

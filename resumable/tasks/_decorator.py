@@ -236,20 +236,23 @@ class TaskFunction(Generic[P, R]):
         """
         services = _services.current()
         task, created = self._create(services, options, args, kwargs, json_required=False)
-        if created:
-            self._run_inline(services, task.uuid, args, kwargs)
-        services.signals.wait_for(task.uuid, {s.value for s in TERMINAL}, None)
+        finished = created and self._run_inline(services, task.uuid, args, kwargs)
+        if not finished:
+            services.signals.wait_for(task.uuid, {s.value for s in TERMINAL}, None)
         record = services.repository.get(task.uuid)
         return Task.from_record(record) if record is not None else task
 
     def _run_inline(
         self, services: Services, task_uuid: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> None:
+    ) -> bool:
+        """Run attempts here until none is left; True when the last one ended the task."""
         while True:
             status = _run_blocking(services, self.definition, task_uuid, args, kwargs)
+            if status is not None and status in TERMINAL:
+                return True
             delay = _next_delay(services, task_uuid, status)
             if delay is None:
-                return
+                return False
             # Wakes early if the task is cancelled while waiting for its retry.
             services.signals.wait_for(task_uuid, {s.value for s in TERMINAL}, delay)
 

@@ -134,6 +134,7 @@ class Watchdog:
         self._deadline_handled = False
         self.lock = threading.Lock()
         self.stopped = False
+        self._stop = threading.Event()
         self.abort_detected = False
         self.abort_failures: list[Failure] = []
         self._thread = threading.Thread(
@@ -150,7 +151,9 @@ class Watchdog:
             wait: float | None = None
             if self._deadline is not None and not self._deadline_handled:
                 wait = max(0.0, self._deadline - time.monotonic())
-            status = attempt.services.signals.wait_for(attempt.task_uuid, wanted, wait)
+            status = attempt.services.signals.wait_for(
+                attempt.task_uuid, wanted, wait, stop=self._stop
+            )
             with self.lock:
                 if self.stopped:
                     return
@@ -172,7 +175,14 @@ class Watchdog:
         """Stop watching; waits only for abort handlers that are already running."""
         with self.lock:
             self.stopped = True
+        self._stop.set()
         self._attempt.services.signals.notify(self._attempt.task_uuid)
+
+    def join(self, timeout: float) -> None:
+        """Wait for the thread to exit (it makes no status read once stopped), so no
+        watchdog outlives its attempt's database connections."""
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
 
 
 @dataclass
@@ -287,6 +297,7 @@ class Attempt:
             with self.watchdog.lock:
                 aborted = self.watchdog.abort_detected
                 abort_failures = self.watchdog.abort_failures
+            self.watchdog.join(timeout=30)
         if not aborted and self.abortable:
             # A cancel may have landed since the watchdog last looked: abort handlers
             # still go first, before cleanup.
