@@ -177,10 +177,15 @@ def open_database(url: str) -> Database:
             f"schema {schema!r} in {masked!r} must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*)",
             masked,
         )
-    if schema:
-        engine = engine.execution_options(schema_translate_map={None: schema})
-    auto = engine.execution_options(isolation_level="AUTOCOMMIT") if dialect != "sqlite" else engine
-    tx = engine.execution_options(**{_WRITE_OPTION: True})
+    # Options go on the base engine in one call each: SQLAlchemy 1.4 cannot set an
+    # isolation level on an engine that already is an execution_options() copy.
+    shared: dict[str, Any] = {"schema_translate_map": {None: schema}} if schema else {}
+    auto: Engine
+    if dialect != "sqlite":
+        auto = engine.execution_options(isolation_level="AUTOCOMMIT", **shared)
+    else:
+        auto = engine.execution_options(**shared) if shared else engine
+    tx = engine.execution_options(**{_WRITE_OPTION: True}, **shared)
     database = Database(auto=auto, tx=tx, dialect=dialect, url=masked, schema=schema)
     if schema:
         with translate_errors(masked), auto.connect() as conn:
