@@ -4,7 +4,8 @@ A job is cancelled when its run is aborted, times out or is killed — never mer
 polling failed: a poll that dies of a network error leaves the job running, and the retry
 reconnects to it. Which exceptions mean "aborted or timed out" depends on who runs the
 job, so the list is open: ``KeyboardInterrupt`` (Ctrl-C on a standalone pipeline) by
-default; ``resumable.airflow`` adds Airflow's task timeout, the task framework its abort.
+default; a runner registers its own abort or timeout exception. Airflow needs none: it
+calls ``on_kill`` on SIGTERM and after a timeout has unwound ``execute``.
 """
 
 from __future__ import annotations

@@ -83,9 +83,10 @@ class ResumableJobMixin(abc.ABC):
     - **No store**: logs a warning and submits fresh. ``durable=False``: never reads or
       writes the store.
 
-    ``cancel_job`` runs when the run is aborted or times out during submit or poll (see
-    :func:`resumable.jobs.register_cancel_trigger`) and from :meth:`on_kill`; its
-    failures are logged and never replace the original error.
+    ``cancel_job`` runs from :meth:`on_kill` (Airflow calls it on SIGTERM and after a
+    timeout) and when an abort or timeout exception escapes submit or poll (see
+    :func:`resumable.jobs.register_cancel_trigger`); at most once per run. Its failures
+    are logged and never replace the original error.
 
     Attributes:
         external_id_key: The store key of the external id (default ``"remote_job_id"``).
@@ -219,18 +220,24 @@ class ResumableJobMixin(abc.ABC):
         """
         self._resumable_context = context
         self._resumable_cancelled_id = None
-        try:
-            return _execute(self, context)
-        finally:
-            self._resumable_current_id = None
-            self._resumable_token = None
+        self._resumable_current_id = None
+        self._resumable_submitting = False
+        result = _execute(self, context)
+        # Cleared only on success: Airflow calls on_kill *after* a timeout has unwound
+        # execute(), and on_kill must still know which job to cancel.
+        self._resumable_current_id = None
+        self._resumable_token = None
+        return result
 
     def on_kill(self) -> None:
         """Cancel the external job of the run in progress (Airflow calls this on kill).
 
         While polling, that is the recorded job; inside ``submit_job``, the job
-        :meth:`find_job` finds by the idempotency token, if any. Outside a run it cancels
-        nothing. Then calls the next class's ``on_kill`` (BaseOperator's), if any.
+        :meth:`find_job` finds by the idempotency token, if any. The same holds right
+        after ``execute_resumable`` raised, because Airflow calls ``on_kill`` once a
+        timeout has unwound ``execute``. After a successful run it cancels nothing; a
+        job is cancelled at most once per run. Then calls the next class's ``on_kill``
+        (BaseOperator's), if any.
         """
         if self._resumable_current_id is not None:
             cancel_quietly(
@@ -373,9 +380,8 @@ def _submit_and_finish(
         if is_cancel_trigger(exc) and record.token is not None:
             # Aborted mid-submit: the job may exist already; cancel it if it can be found.
             _cancel_by_token(job, record.token, context, f"{type(exc).__name__} in submit_job")
-        raise
-    finally:
-        job._resumable_submitting = False
+        raise  # still "submitting": an on_kill that follows looks the job up by token
+    job._resumable_submitting = False
     if external_id is None:
         obs.event(
             logging.WARNING,

@@ -19,8 +19,10 @@ from resumable import ResumableJobMixin
 
 try:
     from airflow.sdk import DAG, BaseOperator  # Airflow 3
+    from airflow.sdk.exceptions import AirflowTaskTimeout
 except ImportError:
-    from airflow.models import DAG, BaseOperator  # Airflow 2
+    from airflow.exceptions import AirflowTaskTimeout  # Airflow 2
+    from airflow.models import DAG, BaseOperator
 
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 
@@ -107,3 +109,19 @@ def test_on_kill_cancels_the_job_being_polled() -> None:
     op.poll_until_complete = poll  # type: ignore[method-assign]
     op.execute({})
     assert op.system.cancelled[-1:] == [f"job-{op.system.submissions}"]
+
+
+def test_timeout_then_on_kill_cancels_once() -> None:
+    """Airflow's timeout sequence: AirflowTaskTimeout unwinds execute, then on_kill()."""
+    op = InheritsInit(task_id="t")
+
+    def poll(external_id: Any, context: Any) -> None:
+        raise AirflowTaskTimeout("Timeout")
+
+    op.poll_until_complete = poll  # type: ignore[method-assign]
+    with pytest.raises(AirflowTaskTimeout):
+        op.execute({})
+    before = len(op.system.cancelled)
+    op.on_kill()
+    op.on_kill()
+    assert op.system.cancelled[before:] == [f"job-{op.system.submissions}"]

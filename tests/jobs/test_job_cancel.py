@@ -153,3 +153,41 @@ def test_on_kill_after_a_run_cancels_nothing(state: TaskStateStore) -> None:
     run_job(job, store=state)
     job.on_kill()
     assert system.cancelled == []
+
+
+class AirflowStyleTimeout(BaseException):
+    """Not a registered trigger: like Airflow's timeout, followed by on_kill()."""
+
+
+def test_on_kill_after_a_timeout_unwound_the_poll_cancels(state: TaskStateStore) -> None:
+    system = DictSystem()
+    job = DictJob(system, in_poll=raise_in_poll(AirflowStyleTimeout()))
+    with pytest.raises(AirflowStyleTimeout):
+        job.execute_resumable({"task_state_store": state, "try_number": 1})
+    job.on_kill()  # what Airflow's task runner does after a timeout
+    job.on_kill()
+    assert system.cancelled == ["job-1"]
+
+
+def test_on_kill_after_a_timeout_unwound_submit_cancels_by_token(state: TaskStateStore) -> None:
+    system = DictSystem()
+
+    def accepted_then_timed_out(job: DictJob, job_id: Any) -> None:
+        raise AirflowStyleTimeout
+
+    job = FindableDictJob(system, after_submit=accepted_then_timed_out)
+    with pytest.raises(AirflowStyleTimeout):
+        job.execute_resumable({"task_state_store": state, "try_number": 1})
+    job.on_kill()
+    assert system.cancelled == ["job-1"]
+
+
+def test_a_registered_trigger_and_the_following_on_kill_cancel_once(
+    state: TaskStateStore,
+) -> None:
+    system = DictSystem()
+    job = DictJob(system, in_poll=raise_in_poll(RunTimedOut()))
+    with pytest.raises(RunTimedOut):
+        job.execute_resumable({"task_state_store": state, "try_number": 1})
+    job.on_kill()
+    assert system.count("cancel") == 1
