@@ -52,3 +52,11 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[all]")
     for script in sorted(Path("benchmarks").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs)
+
+
+@nox.session(python=PYTHON, name="tests-sqlalchemy14")
+def tests_sqlalchemy14(session: nox.Session) -> None:
+    """The store, CLI and docs suites on SQLAlchemy 1.4 + psycopg2 (as Airflow 2.x installs)."""
+    session.install("-e", ".[redis]", "sqlalchemy>=1.4.36,<2", "psycopg2-binary", *TEST_DEPS)
+    default = ["-q", "tests/store", "tests/cli/test_store_cli.py", "tests/docs"]
+    session.run("pytest", *(session.posargs or default))

@@ -7,15 +7,18 @@ servers.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+import sqlalchemy
 
 import resumable
-from tests.conftest import REDIS_URL, require_server
+from resumable._db.engine import open_database
+from tests.conftest import POSTGRES_URL, REDIS_URL, make_url, require_server
 
 
 @pytest.fixture
@@ -106,3 +109,76 @@ def test_long_scope_names_stay_isolated(store_url: str, length: int) -> None:
         assert a.keys() == []
         assert b.keys() == ["fenced", "owner"]
         assert c.get("owner") == "c"
+
+
+def test_many_threads_share_one_store(store_url: str) -> None:
+    threads, rounds = 12, 40
+    errors: list[BaseException] = []
+    with resumable.open_store(store_url) as store:
+
+        def work(me: int) -> None:
+            try:
+                own = store.scope("threads", f"t{me}")
+                shared = store.scope("threads", "shared")
+                for j in range(rounds):
+                    own.set(f"k{j}", [me, j])
+                    shared.update({f"{me}:{j}": j})
+                    assert own.get(f"k{j}") == [me, j]
+            except BaseException as exc:  # reported below, with the thread that failed
+                errors.append(exc)
+
+        workers = [threading.Thread(target=work, args=(me,)) for me in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=120)
+        assert errors == []
+        assert len(store.scope("threads", "shared").keys()) == threads * rounds
+        for me in range(threads):
+            assert store.scope("threads", f"t{me}").get(f"k{rounds - 1}") == [me, rounds - 1]
+
+
+def test_postgres_store_survives_its_connections_being_killed(tmp_path: object) -> None:
+    url, cleanup = make_url("postgres", tmp_path)  # type: ignore[arg-type]
+    name = f"resumable-kill-{uuid.uuid4().hex[:8]}"
+    admin = open_database(POSTGRES_URL)
+    try:
+        with resumable.open_store(f"{url}&application_name={name}") as store:
+            ts = store.scope("ns", "run")
+            ts.set("k", 1)
+            fenced = ts.new_attempt()
+            with admin.auto.connect() as conn:
+                killed = conn.execute(
+                    sqlalchemy.text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name = :name"
+                    ),
+                    {"name": name},
+                ).scalar()
+            assert killed >= 1
+            # Every cached connection is dead now; each call finds out and reconnects.
+            assert ts.get("k") == 1
+            ts.set("k", 2)
+            fenced.set("f", 3)
+            assert ts.keys() == ["f", "k"]
+            assert ts.new_attempt().attempt == 2
+    finally:
+        admin.dispose()
+        cleanup()  # type: ignore[operator]
+
+
+def test_redis_store_survives_its_connection_being_killed(redis_client: object) -> None:
+    prefix = f"kill-{uuid.uuid4().hex[:8]}:"
+    name = prefix.rstrip(":")
+    try:
+        with resumable.open_store(f"{REDIS_URL}?prefix={prefix}&client_name={name}") as store:
+            ts = store.scope("ns", "run")
+            ts.set("k", 1)
+            fenced = ts.new_attempt()
+            assert redis_client.client_kill_filter(_type=None, skipme=True, client_name=name) >= 1  # type: ignore[attr-defined]
+            assert ts.get("k") == 1
+            ts.set("k", 2)
+            fenced.set("f", 3)
+            assert ts.keys() == ["f", "k"]
+    finally:
+        _cleanup(redis_client, prefix)
