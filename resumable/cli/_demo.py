@@ -325,6 +325,8 @@ def demo(url: str | None) -> None:
     """Kill a worker mid-job and watch the next one reconnect (no server, no config)."""
     console = Console()
     store_url = url or default_store_url()
+    if store_url.split(":", 1)[0].lower() == "memory":
+        raise click.BadParameter("the demo's workers are separate processes: use a shared store")
     started = time.monotonic()
     with open_store(store_url) as store:
         shown_url = store.url

@@ -39,3 +39,12 @@ def test_demo_help() -> None:
     from resumable.cli import main
 
     assert main(["demo", "--help"]) == 0
+
+
+def test_demo_refuses_a_store_other_processes_cannot_reach(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from resumable.cli import main
+
+    assert main(["demo", "--url", "memory://demo"]) == 1
+    assert "shared store" in capsys.readouterr().err
