@@ -50,7 +50,7 @@ class ThreadExecutor:
             self._pool.submit(_run_logged, job)
         except RuntimeError:
             # Shut down by a newer configure(): the row stays PENDING, nothing is lost.
-            log.warning("executor shut down; task %s left pending", job.task_uuid)
+            log.warning("executor shut down, task left pending task_uuid=%s", job.task_uuid)
 
     def shutdown(self, *, wait: bool) -> None:
         with self._lock:
@@ -65,5 +65,5 @@ def _run_logged(job: Job) -> None:
     try:
         job.run()
     except BaseException:  # a pool thread must report, never die silently
-        log.exception("task %s: runner crashed", job.task_uuid)
+        log.exception("task runner crashed task_uuid=%s", job.task_uuid)
         raise

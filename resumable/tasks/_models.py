@@ -71,7 +71,7 @@ def validate_text(value: Any, what: str, max_length: int = MAX_KEY_LENGTH) -> st
     return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TaskOptions:
     """Per-call options for a task, passed as ``options=`` to a direct call or ``.schedule()``.
 

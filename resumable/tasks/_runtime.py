@@ -101,7 +101,7 @@ def run_handlers(
             if inspect.isawaitable(result):
                 _await_from_thread(result, loop)
         except Exception as exc:
-            log.exception("task %s failed", _handler_label(kind, handler))
+            log.exception("task handler failed handler=%r", _handler_label(kind, handler))
             failures.append(Failure.of(exc, _handler_label(kind, handler)))
     return failures
 
@@ -271,8 +271,8 @@ class Attempt:
                 self.services.signals.notify(self.task_uuid)
             return
         log.warning(
-            "task %s (%s) passed its timeout of %s s but has no abort handler: it keeps "
-            "running; register @ctx.on_abort to make timeouts enforceable",
+            "task timeout not enforced task_uuid=%s name=%s timeout=%s: no abort handler, "
+            "the task keeps running; register @ctx.on_abort to make timeouts enforceable",
             self.task_uuid,
             record.name,
             record.timeout,
@@ -349,7 +349,7 @@ class Attempt:
             target = TaskStatus.PENDING
             if won:
                 log.info(
-                    "task %s attempt %d failed; retrying in %s s",
+                    "task attempt failed, retrying task_uuid=%s attempt=%d retry_delay=%s",
                     self.task_uuid,
                     record.attempt,
                     self.definition.retry_delay,
@@ -377,7 +377,7 @@ class Attempt:
         try:
             ctx.store.clear()
         except StaleAttemptError:
-            log.warning("task %s: state not cleared, a newer attempt owns it", self.task_uuid)
+            log.warning("task state not cleared task_uuid=%s: a newer attempt owns it", self.task_uuid)
 
     # -- running the body -------------------------------------------------------------
 

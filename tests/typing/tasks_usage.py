@@ -1,0 +1,65 @@
+"""The public task API as users write it, checked by mypy --strict, never run.
+
+``assert_type`` pins the precise types users get; a ``# type: ignore[code]`` marks a
+misuse that must stay a type error. No ``test_`` prefix: pytest does not collect it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from typing_extensions import assert_type
+
+import resumable
+from resumable import Task, TaskOptions, TaskScope, TaskStatus, get_context, task
+from resumable.tasks import Progress, TaskContext, TaskFunction
+
+
+@task
+def export(n: int) -> None:
+    ctx = get_context()
+    assert_type(ctx, TaskContext)
+    assert_type(ctx.user, str | None)
+    assert_type(ctx.store.get("done", 0), Any)
+    ctx.update_task(progress=(1, n), payload={"last": 0})
+    ctx.update_task(progress=0.5)
+    ctx.update_task(progress=3)
+
+    @ctx.on_cleanup
+    def cleanup() -> None: ...
+
+    @ctx.on_abort
+    def stop() -> None: ...
+
+    assert_type(ctx.task, Task)
+
+
+@task(name="shared", scope=TaskScope.SHARED, timeout=60, retries=2, retry_delay=1.0)
+async def shared_export(day: str) -> None: ...
+
+
+def usage() -> None:
+    resumable.configure(database_url="sqlite:///tasks.db", redis_url=None, executor="thread")
+    typed: TaskFunction[[int], None] = export
+    assert typed is export
+    t = export(10)
+    assert_type(t, Task)
+    t = export.schedule(10, options=TaskOptions(task_key="k", task_name="K", timeout=600))
+    assert_type(t.wait(timeout=30), Task)
+    assert_type(t.refresh(), Task)
+    assert_type(t.cancel(force=False), Literal["aborted", "unsubscribed"])
+    assert_type(t.status, TaskStatus)
+    assert_type(t.progress, Progress)
+    assert_type(t.progress.eta_seconds, float | None)
+    assert_type(t.subscribers, list[str])
+    assert_type(t.created_at, datetime)
+    assert_type(t.ended_at, datetime | None)
+    assert_type(resumable.get_task(t.uuid), Task)
+    assert_type(resumable.list_tasks(status=None, limit=100), list[Task])
+    assert_type(resumable.prune_tasks(retention_period_days=90, max_rows_per_run=10_000), int)
+    with resumable.acting_as("alice", admin=False):
+        shared_export.schedule("2026-11-21", options=TaskOptions(task_key="d"))
+    task(timeout=1)(lambda: None)
+    task(retries="2")  # type: ignore[call-overload]
+    TaskOptions("k")  # type: ignore[call-arg]
