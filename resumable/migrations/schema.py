@@ -83,11 +83,20 @@ tasks = Table(
     Column("stack_trace", Text, nullable=True),
     # A pending task is not claimed before this moment (retry_delay between attempts).
     Column("not_before", UTCDateTime, nullable=True),
+    # Leases (migration 3): a running attempt renews heartbeat_at; the reaper ends
+    # attempts whose heartbeat is older than the lease. worker_id names the process.
+    Column("heartbeat_at", UTCDateTime, nullable=True),
+    Column("worker_id", String(255), nullable=True),
+    # Hard stop: seconds a task may ignore an abort or timeout before its process is
+    # killed (worker executor only); aborting_since starts that clock.
+    Column("kill_after", Float, nullable=True),
+    Column("aborting_since", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime, nullable=True),
     Column("ended_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_resumable_tasks_status_not_before", "status", "not_before"),
+    Index("ix_resumable_tasks_status_heartbeat_at", "status", "heartbeat_at"),
     Index("ix_resumable_tasks_ended_at", "ended_at"),
     Index("ix_resumable_tasks_created_at", "created_at"),
 )
