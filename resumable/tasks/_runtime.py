@@ -324,6 +324,8 @@ class Attempt:
             return found[0] if found else TaskStatus.ABORTED
         target = status_after_abort(found[1], handler_failed=bool(failures))
         values = failure_fields(failures) if failures else {}
+        if target is TaskStatus.TIMED_OUT and self.record is not None:
+            values = {"error_message": f"timed out after {self.record.timeout:g} s"}
         if repository.move(self.task_uuid, target, values, only_from=[TaskStatus.ABORTING]):
             return target
         latest = repository.status(self.task_uuid)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -259,3 +260,39 @@ def test_a_task_body_runs_as_its_creator() -> None:
     with acting_as("alice"):
         whoami.schedule().wait(timeout=20)
     assert seen == ["alice", "alice"]
+
+
+@pytest.mark.usefixtures("tasks_db")
+def test_twenty_sync_callers_share_one_run(gate: Any) -> None:
+    runs: list[int] = []
+
+    @task(scope=TaskScope.SHARED, name="shared_sync_run")
+    def build() -> None:
+        runs.append(1)
+        gate.block()
+
+    options = TaskOptions(task_key="build-1")
+    barrier = threading.Barrier(20)
+    results: list[Any] = []
+
+    def call(user: str) -> None:
+        with acting_as(user):
+            barrier.wait(20)
+            results.append(build(options=options))
+
+    threads = [threading.Thread(target=call, args=(f"dev-{i}",)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    gate.wait_entered()
+    running = next(t for t in resumable.list_tasks() if t.name == "shared_sync_run")
+    deadline = time.monotonic() + 30
+    while len(running.refresh().subscribers) < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert all(thread.is_alive() for thread in threads)  # everyone waits on the one run
+    gate.release.set()
+    for thread in threads:
+        thread.join(60)
+    assert runs == [1] and len(results) == 20
+    assert {t.uuid for t in results} == {results[0].uuid}
+    assert {t.status for t in results} == {"success"}
+    assert len(resumable.get_task(results[0].uuid).subscribers) == 20

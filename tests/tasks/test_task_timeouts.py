@@ -26,7 +26,7 @@ def test_timeout_with_abort_handler_gives_timed_out_after_handlers() -> None:
         order.append("body saw abort")
 
     t = slow()
-    assert t.status == "timed_out"
+    assert t.status == "timed_out" and t.error_message == "timed out after 0.3 s"
     assert order[0] == "abort" and order[-1] == "cleanup"
     assert t.ended_at is not None
 
