@@ -27,6 +27,8 @@ DEFAULT_EXECUTOR = "thread"
 DEFAULT_ABORT_POLL_INTERVAL = 1.0
 DEFAULT_PROGRESS_THROTTLE = 2.0
 DEFAULT_MAX_WORKERS = 4
+DEFAULT_HEARTBEAT_INTERVAL = 10.0
+DEFAULT_LEASE = 30.0
 
 
 def embedded_database_url() -> str:
@@ -49,6 +51,8 @@ class Settings:
         abort_poll_interval: Seconds between database polls for aborts and completion.
         progress_throttle: Minimum seconds between two progress writes of one task.
         max_workers: Threads of the ``thread`` executor.
+        heartbeat_interval: Seconds between heartbeats of a running attempt.
+        lease: Seconds without a heartbeat after which an attempt is presumed dead.
     """
 
     database_url: str
@@ -57,6 +61,8 @@ class Settings:
     abort_poll_interval: float
     progress_throttle: float
     max_workers: int
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
+    lease: float = DEFAULT_LEASE
 
 
 def _positive_seconds(value: Any, what: str, *, allow_zero: bool = False) -> float:
@@ -83,8 +89,17 @@ def build_settings(
     abort_poll_interval: float = DEFAULT_ABORT_POLL_INTERVAL,
     progress_throttle: float = DEFAULT_PROGRESS_THROTTLE,
     max_workers: int = DEFAULT_MAX_WORKERS,
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+    lease: float = DEFAULT_LEASE,
 ) -> Settings:
     """Validate arguments, fill the gaps from the environment and defaults."""
+    beat = _positive_seconds(heartbeat_interval, "heartbeat_interval")
+    # Two missed heartbeats must not cost the lease, or a slow database would make
+    # healthy attempts look dead.
+    if _positive_seconds(lease, "lease") < 2 * beat:
+        raise ConfigurationError(
+            f"lease ({lease} s) must be at least twice heartbeat_interval ({beat} s)"
+        )
     database = _url(database_url, "database_url") or _url(
         os.environ.get(DATABASE_URL_ENV) or None, DATABASE_URL_ENV
     )
@@ -113,6 +128,8 @@ def build_settings(
             progress_throttle, "progress_throttle", allow_zero=True
         ),
         max_workers=max_workers,
+        heartbeat_interval=float(heartbeat_interval),
+        lease=float(lease),
     )
 
 
@@ -129,6 +146,8 @@ def configure(
     abort_poll_interval: float = DEFAULT_ABORT_POLL_INTERVAL,
     progress_throttle: float = DEFAULT_PROGRESS_THROTTLE,
     max_workers: int = DEFAULT_MAX_WORKERS,
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+    lease: float = DEFAULT_LEASE,
 ) -> Settings:
     """Configure the task framework, replacing any previous configuration.
 
@@ -136,14 +155,19 @@ def configure(
         database_url: Where tasks and their ``ctx.store`` live (``sqlite:///…`` or
             ``postgresql://…``). None: ``RESUMABLE_DATABASE_URL``, else the embedded
             SQLite file.
-        redis_url: Redis for push delivery of aborts. None: ``RESUMABLE_REDIS_URL``.
-            This release delivers signals by database polling either way.
+        redis_url: Redis for push delivery of aborts and completions (a Redis stream).
+            None: ``RESUMABLE_REDIS_URL``; without Redis, a PostgreSQL database pushes
+            through LISTEN/NOTIFY, and SQLite falls back to polling.
         executor: ``"thread"`` (default: worker threads in this process), ``"inline"``
             (everything runs in the caller), or ``"worker"`` (scheduled tasks stay
             PENDING for ``resumable worker`` processes). None: ``RESUMABLE_EXECUTOR``.
         abort_poll_interval: Seconds between database polls for aborts (default 1).
         progress_throttle: Minimum seconds between progress writes (default 2).
         max_workers: Threads of the ``thread`` executor (default 4).
+        heartbeat_interval: Seconds between heartbeats of a running attempt (default 10).
+        lease: Seconds without a heartbeat after which a reaper (in ``resumable worker``)
+            fails the attempt and retries it if it has retries left (default 30; at
+            least twice ``heartbeat_interval``).
 
     Returns:
         The effective settings.
@@ -159,6 +183,8 @@ def configure(
         abort_poll_interval=abort_poll_interval,
         progress_throttle=progress_throttle,
         max_workers=max_workers,
+        heartbeat_interval=heartbeat_interval,
+        lease=lease,
     )
     with _lock:
         _settings = settings

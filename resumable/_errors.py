@@ -89,17 +89,21 @@ class StaleAttemptError(ResumableError):
         current: The newest attempt number seen by the store.
     """
 
-    def __init__(self, namespace: str, scope_key: str, attempt: int, current: int) -> None:
-        super().__init__(namespace, scope_key, attempt, current)
+    def __init__(
+        self, namespace: str, scope_key: str, attempt: int, current: int, reason: str | None = None
+    ) -> None:
+        super().__init__(namespace, scope_key, attempt, current, reason)
         self.namespace = namespace
         self.scope_key = scope_key
         self.attempt = attempt
         self.current = current
+        self.reason = reason
 
     def __str__(self) -> str:
+        why = self.reason or f"attempt {self.current} has started"
         return (
             f"attempt {self.attempt} of scope ({self.namespace!r}, {self.scope_key!r}) is "
-            f"stale: attempt {self.current} has started; this handle may no longer write"
+            f"stale: {why}; this handle may no longer write"
         )
 
 

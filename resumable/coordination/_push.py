@@ -56,12 +56,17 @@ class PushSignals:
             )
 
     def wait_for(
-        self, task_uuid: str, wanted: Collection[str], timeout: float | None
+        self,
+        task_uuid: str,
+        wanted: Collection[str],
+        timeout: float | None,
+        *,
+        stop: threading.Event | None = None,
     ) -> str | None:
         with self._waiting_lock:
             self._waiting[task_uuid] += 1
         try:
-            return self._polling.wait_for(task_uuid, wanted, timeout)
+            return self._polling.wait_for(task_uuid, wanted, timeout, stop=stop)
         finally:
             with self._waiting_lock:
                 self._waiting[task_uuid] -= 1

@@ -17,7 +17,8 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from resumable.coordination._channel import ListenerThread, OnReconnect, OnSignal
 
 STREAM_MAXLEN = 10_000
-_BLOCK_MS = 1_000
+# XREAD blocks this long, so close() is noticed within it.
+_BLOCK_MS = 250
 
 
 def _split_url(url: str) -> tuple[str, str]:

@@ -17,9 +17,6 @@ from resumable._errors import ConfigurationError
 from resumable.tasks._models import TaskStatus
 from resumable.tasks._transitions import should_retry, status_after_abort
 
-DEFAULT_HEARTBEAT_INTERVAL = 10.0
-DEFAULT_LEASE = 30.0
-
 
 def _seconds(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -27,30 +24,6 @@ def _seconds(value: Any, what: str) -> float:
     if value <= 0:
         raise ConfigurationError(f"{what} must be positive, got {value!r}")
     return float(value)
-
-
-@dataclass(frozen=True)
-class LeaseSettings:
-    """How often running attempts heartbeat and how long a silent one is trusted.
-
-    Attributes:
-        heartbeat_interval: Seconds between two heartbeats of a running attempt.
-        lease: Seconds after the last heartbeat at which the attempt is presumed dead.
-    """
-
-    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
-    lease: float = DEFAULT_LEASE
-
-    def __post_init__(self) -> None:
-        _seconds(self.heartbeat_interval, "heartbeat_interval")
-        _seconds(self.lease, "lease")
-        # Two missed heartbeats must not lose the lease, or a slow database would
-        # make healthy attempts look dead.
-        if self.lease < 2 * self.heartbeat_interval:
-            raise ConfigurationError(
-                f"lease ({self.lease} s) must be at least twice heartbeat_interval "
-                f"({self.heartbeat_interval} s)"
-            )
 
 
 def validate_kill_after(value: Any) -> float | None:

@@ -91,6 +91,11 @@ def _move_values(target: TaskStatus, now: datetime, values: Mapping[str, Any]) -
         assignments["ended_at"] = now
     if target is TaskStatus.IN_PROGRESS:
         assignments["started_at"] = now
+        # Claiming is the first heartbeat: the lease runs from here.
+        assignments["heartbeat_at"] = now
+    if target is TaskStatus.ABORTING:
+        # Starts the kill_after clock of a hard stop.
+        assignments["aborting_since"] = now
     return assignments
 
 

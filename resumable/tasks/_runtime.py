@@ -25,6 +25,7 @@ from resumable._errors import StaleAttemptError
 from resumable.store import TaskStateStore
 from resumable.tasks._actor import running_as
 from resumable.tasks._context import Handler, TaskContext, reset_current, set_current
+from resumable.tasks._heartbeat import Lease, LeaseFencedState
 from resumable.tasks._identity import state_scope
 from resumable.tasks._models import TaskRecord, TaskScope, TaskStatus
 from resumable.tasks._permissions import SYSTEM_ACTOR, Actor
@@ -198,15 +199,24 @@ class Attempt:
     loop: asyncio.AbstractEventLoop | None = None
     watchdog: Watchdog | None = None
     reporter: ProgressReporter | None = None
+    lease: Lease | None = None
     abortable: bool = False
     _watch_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- start ------------------------------------------------------------------------
 
     def claim(self) -> bool:
-        """PENDING -> IN_PROGRESS; False when aborted while pending or claimed elsewhere."""
-        self.record = self.services.repository.claim(self.task_uuid)
-        return self.record is not None
+        """PENDING -> IN_PROGRESS; False when aborted while pending or claimed elsewhere.
+
+        A worker process claims in batches before handing the attempt to a child: then
+        ``record`` is already set and there is nothing left to claim.
+        """
+        if self.record is None:
+            self.record = self.services.repository.claim(self.task_uuid)
+        if self.record is None:
+            return False
+        self.lease = self.services.heartbeats.register(self.task_uuid, self.record.attempt)
+        return True
 
     def prepare(self) -> TaskContext:
         """Build the context, start the timeout clock (the task is IN_PROGRESS now)."""
@@ -229,6 +239,9 @@ class Attempt:
         )
         if record.timeout is not None:
             self._ensure_watchdog(time.monotonic() + record.timeout)
+        if self.lease is not None:
+            abort_requested = self.ctx.abort_requested
+            self.lease.on_lost(abort_requested.set)
         return self.ctx
 
     def _write_progress(self, values: dict[str, Any]) -> None:
@@ -242,7 +255,10 @@ class Attempt:
         namespace, key = state_scope(
             record.name, record.scope, record.task_key, record.created_by, record.uuid
         )
-        return self.services.store.scope(namespace, key).new_attempt()
+        fenced = self.services.store.scope(namespace, key).new_attempt()
+        # Refuses writes as soon as this attempt suspects it lost its lease, before any
+        # newer attempt exists to fence it in the store itself.
+        return fenced if self.lease is None else LeaseFencedState(fenced, self.lease)
 
     def _mark_abortable(self) -> None:
         self.services.repository.update_active(self.task_uuid, {"abortable": True})
@@ -314,6 +330,8 @@ class Attempt:
             status = self._finish_running(failures)
         if status is TaskStatus.SUCCESS and not self.definition.keep_state:
             self._clear_state()
+        if self.lease is not None:
+            self.services.heartbeats.release(self.lease)
         self.services.signals.notify(self.task_uuid)
         return status
 
@@ -401,9 +419,14 @@ def run_attempt(
     task_uuid: str,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    *,
+    claimed: TaskRecord | None = None,
 ) -> TaskStatus | None:
-    """Run one attempt in this thread; None when it could not be claimed."""
-    attempt = Attempt(services, definition, task_uuid)
+    """Run one attempt in this thread; None when it could not be claimed.
+
+    ``claimed``: the record of an attempt already claimed (IN_PROGRESS) by a worker.
+    """
+    attempt = Attempt(services, definition, task_uuid, record=claimed)
     if not attempt.claim():
         return None
     ctx = attempt.prepare()

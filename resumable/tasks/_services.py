@@ -6,14 +6,20 @@ are shut down without waiting, so running attempts finish on what they started w
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 
 from resumable import _config
-from resumable.coordination import DatabasePolling, SignalTransport
+from resumable.coordination import DatabasePolling, SignalTransport, StatusReader
+from resumable.coordination._channel import PushChannel
 from resumable.execution import Executor, create
 from resumable.store import Store, open_store
+from resumable.tasks._heartbeat import Heartbeats
+from resumable.tasks._lease_repository import LeaseRepository
 from resumable.tasks._repository import TaskRepository
+
+log = logging.getLogger("resumable.tasks")
 
 
 @dataclass
@@ -25,10 +31,13 @@ class Services:
     store: Store
     executor: Executor
     signals: SignalTransport
+    leases: LeaseRepository
+    heartbeats: Heartbeats
 
     def close(self) -> None:
         """Stop the executor and signals; close connections."""
         self.executor.shutdown(wait=False)
+        self.heartbeats.close()
         self.signals.close()
         # Disposing only closes idle pooled connections: attempts still running on the
         # old configuration reconnect transparently and finish.
@@ -46,15 +55,42 @@ def _read_status(repository: TaskRepository, task_uuid: str) -> str | None:
     return None if found is None else found[0].value
 
 
+def build_signals(settings: _config.Settings, read_status: StatusReader) -> SignalTransport:
+    """The signal transport the settings call for.
+
+    Redis (``redis_url``) pushes through a Redis stream; a PostgreSQL database without
+    Redis pushes through LISTEN/NOTIFY; otherwise waiters poll the database. Push
+    transports poll too, at the same interval, so a lost connection slows delivery
+    down to polling speed and loses nothing.
+    """
+    interval = settings.abort_poll_interval
+    channel: PushChannel | None = None
+    try:
+        if settings.redis_url:
+            from resumable.coordination._redis_streams import RedisStreamChannel
+
+            channel = RedisStreamChannel(settings.redis_url)
+        elif settings.database_url.split(":", 1)[0].startswith("postgres"):
+            from resumable.coordination._pg_notify import PostgresNotifyChannel
+
+            channel = PostgresNotifyChannel(settings.database_url)
+    except ImportError as exc:  # driver missing (psycopg2-only installs): poll
+        log.warning("push signals unavailable, polling the database instead: %s", exc)
+    if channel is None:
+        return DatabasePolling(read_status, interval=interval)
+    from resumable.coordination._push import PushSignals
+
+    return PushSignals(read_status, interval=interval, channel=channel)
+
+
 def _build(settings: _config.Settings) -> Services:
     repository = TaskRepository(settings.database_url)
     store = open_store(settings.database_url)
-    signals = DatabasePolling(
-        lambda task_uuid: _read_status(repository, task_uuid),
-        interval=settings.abort_poll_interval,
-    )
+    signals = build_signals(settings, lambda task_uuid: _read_status(repository, task_uuid))
     executor = create(settings.executor, max_workers=settings.max_workers)
-    return Services(settings, repository, store, executor, signals)
+    leases = LeaseRepository(repository.database)
+    heartbeats = Heartbeats(leases, settings)
+    return Services(settings, repository, store, executor, signals, leases, heartbeats)
 
 
 def current() -> Services:
@@ -78,6 +114,7 @@ def shutdown(*, wait: bool = True) -> None:
         previous, _services = _services, None
     if previous is not None:
         previous.executor.shutdown(wait=wait)
+        previous.heartbeats.close()
         previous.signals.close()
         previous.repository.close()
         previous.store.close()

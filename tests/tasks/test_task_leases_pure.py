@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from resumable import ConfigurationError
+from resumable._config import build_settings
 from resumable.tasks._leases import (
-    LeaseSettings,
     kill_due,
     lease_expired,
     reaping,
@@ -100,7 +100,7 @@ def test_kill_due(
 )
 def test_bad_lease_settings(heartbeat: float, lease: float) -> None:
     with pytest.raises(ConfigurationError):
-        LeaseSettings(heartbeat_interval=heartbeat, lease=lease)
+        build_settings(heartbeat_interval=heartbeat, lease=lease)
 
 
 def test_kill_after_validation() -> None:

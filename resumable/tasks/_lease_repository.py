@@ -1,0 +1,263 @@
+"""The SQL of leases: claiming due tasks in batches, heartbeats, reaping, hard stops.
+
+Kept apart from :mod:`._repository` (lifecycle and dedup) because only running attempts
+and worker processes use it. Every write is a compare-and-set, so any number of
+workers may claim and reap at once without a leader: a row one of them moved no
+longer matches the others' conditions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import Connection
+
+from resumable._db.engine import Database, translate_errors
+from resumable._db.types import utcnow
+from resumable.migrations.schema import tasks
+from resumable.tasks._leases import Reaping, reaping
+from resumable.tasks._models import TaskStatus
+from resumable.tasks._repository import _move_values
+from resumable.tasks._transitions import sources_of
+
+_t = tasks.c
+_RUNNING = (TaskStatus.IN_PROGRESS.value, TaskStatus.ABORTING.value)
+
+
+@dataclass(frozen=True)
+class Reaped:
+    """One attempt a reaper ended because its lease expired."""
+
+    uuid: str
+    name: str
+    scope: str
+    task_key: str | None
+    created_by: str | None
+    attempt: int
+    decision: Reaping
+
+
+@dataclass(frozen=True)
+class Watched:
+    """What a worker needs to know about a task one of its children runs."""
+
+    uuid: str
+    status: TaskStatus
+    attempt: int
+    abort_reason: str | None
+    started_at: datetime | None
+    timeout: float | None
+    kill_after: float | None
+    aborting_since: datetime | None
+
+
+class LeaseRepository:
+    """Lease SQL over the task database (shares the task repository's pool)."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self.url = database.url
+
+    def claim_due(
+        self, names: Collection[str], limit: int, worker_id: str, now: datetime | None = None
+    ) -> list[str]:
+        """Claim up to ``limit`` due PENDING tasks whose name is in ``names``.
+
+        Oldest first. On PostgreSQL, candidate rows are locked with ``SKIP LOCKED`` so
+        concurrent workers take different tasks instead of queueing on the same ones;
+        on SQLite the write transaction serializes workers. Returns the claimed uuids.
+        """
+        if limit <= 0 or not names:
+            return []
+        now = now or utcnow()
+        pending = [s.value for s in sources_of(TaskStatus.IN_PROGRESS)]
+        due = and_(
+            _t.status.in_(pending),
+            _t.name.in_(list(names)),
+            or_(_t.not_before.is_(None), _t.not_before <= now),
+        )
+        candidates = (
+            select(_t.uuid)
+            .where(due)
+            .order_by(_t.created_at, _t.uuid)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        values = _move_values(
+            TaskStatus.IN_PROGRESS, now, {"abort_reason": None, "worker_id": worker_id}
+        )
+        with translate_errors(self.url), self._db.tx.begin() as conn:
+            uuids = list(conn.execute(candidates).scalars())
+            claimed = []
+            for task_uuid in uuids:
+                count = conn.execute(
+                    update(tasks).where(_t.uuid == task_uuid, due).values(values)
+                ).rowcount
+                if count:
+                    claimed.append(task_uuid)
+            return claimed
+
+    def heartbeat(self, beats: Iterable[tuple[str, int]], now: datetime | None = None) -> set[str]:
+        """Renew the lease of each (uuid, attempt) still running; return those renewed.
+
+        A row that moved on (reaped, finished, retried as a newer attempt) is not
+        renewed: its absence from the result is how an attempt learns it lost its lease.
+        """
+        now = now or utcnow()
+        renewed = set()
+        with translate_errors(self.url), self._db.tx.begin() as conn:
+            for task_uuid, attempt in beats:
+                count = conn.execute(
+                    update(tasks)
+                    .where(
+                        _t.uuid == task_uuid,
+                        _t.attempt == attempt,
+                        _t.status.in_(_RUNNING),
+                    )
+                    .values(heartbeat_at=now)
+                ).rowcount
+                if count:
+                    renewed.add(task_uuid)
+        return renewed
+
+    def reap(self, lease: float, now: datetime | None = None, limit: int = 100) -> list[Reaped]:
+        """End running attempts whose heartbeat is older than ``lease`` seconds.
+
+        Each move is guarded by the heartbeat value that was read: an attempt that
+        renews its lease in the meantime is left alone.
+        """
+        now = now or utcnow()
+        cutoff = now - timedelta(seconds=lease)
+        expired = (
+            select(tasks)
+            .where(
+                _t.status.in_(_RUNNING),
+                or_(_t.heartbeat_at.is_(None), _t.heartbeat_at < cutoff),
+            )
+            .order_by(_t.heartbeat_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        reaped: list[Reaped] = []
+        with translate_errors(self.url), self._db.tx.begin() as conn:
+            for row in conn.execute(expired).all():
+                done = self._reap_one(conn, row._mapping, lease, now)
+                if done is not None:
+                    reaped.append(done)
+        return reaped
+
+    def _reap_one(self, conn: Connection, row: Any, lease: float, now: datetime) -> Reaped | None:
+        status = TaskStatus(row["status"])
+        decision = reaping(status, row["attempt"], row["retries"], row["abort_reason"], lease)
+        if decision is None:
+            return None
+        values: dict[str, Any] = {"error_message": decision.message, "worker_id": None}
+        if decision.retries:
+            values.update(
+                attempt=row["attempt"] + 1,
+                not_before=now + timedelta(seconds=row["retry_delay"] or 0.0),
+                abortable=False,
+                exception_type="WorkerLost",
+                stack_trace=None,
+            )
+        else:
+            values.update(exception_type="WorkerLost", stack_trace=None)
+        heartbeat = row["heartbeat_at"]
+        same_heartbeat = (
+            _t.heartbeat_at.is_(None) if heartbeat is None else _t.heartbeat_at == heartbeat
+        )
+        count = conn.execute(
+            update(tasks)
+            .where(
+                _t.uuid == row["uuid"],
+                _t.status == status.value,
+                _t.attempt == row["attempt"],
+                same_heartbeat,
+            )
+            .values(_move_values(decision.status, now, values))
+        ).rowcount
+        if not count:
+            return None
+        return Reaped(
+            uuid=row["uuid"],
+            name=row["name"],
+            scope=row["scope"],
+            task_key=row["task_key"],
+            created_by=row["created_by"],
+            attempt=row["attempt"],
+            decision=decision,
+        )
+
+    def watch(self, uuids: Collection[str]) -> dict[str, Watched]:
+        """Status and hard-stop fields of the given tasks (missing ones are left out)."""
+        if not uuids:
+            return {}
+        query = select(
+            _t.uuid,
+            _t.status,
+            _t.attempt,
+            _t.abort_reason,
+            _t.started_at,
+            _t.timeout,
+            _t.kill_after,
+            _t.aborting_since,
+        ).where(_t.uuid.in_(list(uuids)))
+        with translate_errors(self.url), self._db.auto.connect() as conn:
+            rows = conn.execute(query).all()
+        return {
+            row.uuid: Watched(
+                uuid=row.uuid,
+                status=TaskStatus(row.status),
+                attempt=int(row.attempt),
+                abort_reason=row.abort_reason,
+                started_at=row.started_at,
+                timeout=row.timeout,
+                kill_after=row.kill_after,
+                aborting_since=row.aborting_since,
+            )
+            for row in rows
+        }
+
+    def end_killed(self, watched: Watched, message: str, now: datetime | None = None) -> bool:
+        """After a hard stop: the killed attempt ends ABORTED or TIMED_OUT, with ``message``.
+
+        An IN_PROGRESS task (it outlived an unenforceable timeout) passes through
+        ABORTING, as the transition table requires.
+        """
+        now = now or utcnow()
+        reason = watched.abort_reason
+        with translate_errors(self.url), self._db.tx.begin() as conn:
+            if watched.status is TaskStatus.IN_PROGRESS:
+                reason = "timeout"
+                moved = conn.execute(
+                    update(tasks)
+                    .where(
+                        _t.uuid == watched.uuid,
+                        _t.status == TaskStatus.IN_PROGRESS.value,
+                        _t.attempt == watched.attempt,
+                    )
+                    .values(_move_values(TaskStatus.ABORTING, now, {"abort_reason": reason}))
+                ).rowcount
+                if not moved:
+                    return False
+            target = TaskStatus.TIMED_OUT if reason == "timeout" else TaskStatus.ABORTED
+            count = conn.execute(
+                update(tasks)
+                .where(
+                    _t.uuid == watched.uuid,
+                    _t.status == TaskStatus.ABORTING.value,
+                    _t.attempt == watched.attempt,
+                )
+                .values(
+                    _move_values(
+                        target,
+                        now,
+                        {"error_message": message, "exception_type": "Killed", "worker_id": None},
+                    )
+                )
+            ).rowcount
+            return bool(count)
