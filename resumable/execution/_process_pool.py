@@ -45,9 +45,21 @@ def die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _child_entry(target: Callable[..., None], args: tuple[Any, ...], parent_pid: int) -> None:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _child_entry(target: Callable[..., None], args: tuple[Any, ...], owner_pid: int) -> None:
+    # Our parent is the forkserver, which exits when the owning worker does; the death
+    # signal then reaches us. If the owner died before prctl took effect, leave now.
     die_with_parent()
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+    if not _alive(owner_pid):
         os._exit(1)
     # The worker handles SIGTERM/SIGINT for everyone; a child ends only when its task
     # does or when the worker kills it.

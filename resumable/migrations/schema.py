@@ -90,6 +90,9 @@ tasks = Table(
     # Hard stop: seconds a task may ignore an abort or timeout before its process is
     # killed (worker executor only); aborting_since starts that clock.
     Column("kill_after", Float, nullable=True),
+    # Which executor runs the task: "worker" rows are claimed by `resumable worker`
+    # processes; the others by the process that scheduled them (NULL: before v3).
+    Column("executor", String(16), nullable=True),
     Column("aborting_since", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime, nullable=True),

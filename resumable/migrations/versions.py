@@ -54,7 +54,7 @@ def _v3_task_leases(conn: Connection) -> None:
     _add_columns(
         conn,
         "resumable_tasks",
-        ("heartbeat_at", "worker_id", "kill_after", "aborting_since"),
+        ("heartbeat_at", "worker_id", "kill_after", "aborting_since", "executor"),
     )
     index = next(
         i for i in schema.tasks.indexes if i.name == "ix_resumable_tasks_status_heartbeat_at"

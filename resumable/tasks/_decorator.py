@@ -86,6 +86,7 @@ def _definition(
     retries: Any,
     retry_delay: Any,
     keep_state: Any,
+    kill_after: Any = None,
 ) -> Definition:
     _validate_function(fn)
     task_name = validate_text(name, "@task name", MAX_NAME_LENGTH) or getattr(fn, "__name__", None)
@@ -118,6 +119,7 @@ def _definition(
         retries=retries,
         retry_delay=float(retry_delay),
         keep_state=keep_state,
+        kill_after=validate_timeout(kill_after, "@task kill_after"),
     )
 
 
@@ -224,6 +226,10 @@ class TaskFunction(Generic[P, R]):
             timeout=options.timeout if options.timeout is not None else definition.timeout,
             created_by=actor.user_id,
             arguments=_encode_arguments(args, kwargs, json_required),
+            kill_after=(
+                options.kill_after if options.kill_after is not None else definition.kill_after
+            ),
+            executor=services.executor.name,
         )
         record, created = services.repository.create(new)
         return Task.from_record(record), created
@@ -324,6 +330,7 @@ def task(
     retries: int = 0,
     retry_delay: float = 0.0,
     keep_state: bool = False,
+    kill_after: float | None = None,
 ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
 
 
@@ -337,6 +344,7 @@ def task(
     retries: int = 0,
     retry_delay: float = 0.0,
     keep_state: bool = False,
+    kill_after: float | None = None,
 ) -> TaskFunction[P, R] | Callable[[Callable[P, R]], TaskFunction[P, R]]:
     """Make a function a task: tracked, abortable, deduplicated, retried, resumable.
 
@@ -352,6 +360,10 @@ def task(
         retries: Re-runs after a failed attempt (same task, ``attempt`` + 1).
         retry_delay: Seconds between a failed attempt and the next.
         keep_state: Keep ``ctx.store`` after SUCCESS (default: cleared).
+        kill_after: Hard stop under the ``worker`` executor: seconds the task may go
+            on after an abort or timeout (its abort handlers having run) before the
+            worker kills the process running it; the task then ends ABORTED or
+            TIMED_OUT with a note that it was killed. None (default): never killed.
 
     Raises:
         ConfigurationError: invalid options or function, at definition time.
@@ -366,6 +378,7 @@ def task(
             retries=retries,
             retry_delay=retry_delay,
             keep_state=keep_state,
+            kill_after=kill_after,
         )
         with _registry_lock:
             if definition.name in _registry:

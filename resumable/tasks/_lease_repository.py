@@ -19,13 +19,14 @@ from sqlalchemy.engine import Connection
 from resumable._db.engine import Database, translate_errors
 from resumable._db.types import utcnow
 from resumable.migrations.schema import tasks
-from resumable.tasks._leases import Reaping, reaping
+from resumable.tasks._leases import Reaping, lease_lapsed, reaping
 from resumable.tasks._models import TaskStatus
 from resumable.tasks._repository import _move_values
 from resumable.tasks._transitions import sources_of
 
 _t = tasks.c
 _RUNNING = (TaskStatus.IN_PROGRESS.value, TaskStatus.ABORTING.value)
+WORKER_EXECUTOR = "worker"
 
 
 @dataclass(frozen=True)
@@ -62,22 +63,20 @@ class LeaseRepository:
         self._db = database
         self.url = database.url
 
-    def claim_due(
-        self, names: Collection[str], limit: int, worker_id: str, now: datetime | None = None
-    ) -> list[str]:
-        """Claim up to ``limit`` due PENDING tasks whose name is in ``names``.
+    def claim_due(self, limit: int, worker_id: str, now: datetime | None = None) -> list[str]:
+        """Claim up to ``limit`` due PENDING tasks meant for worker processes.
 
         Oldest first. On PostgreSQL, candidate rows are locked with ``SKIP LOCKED`` so
         concurrent workers take different tasks instead of queueing on the same ones;
         on SQLite the write transaction serializes workers. Returns the claimed uuids.
         """
-        if limit <= 0 or not names:
+        if limit <= 0:
             return []
         now = now or utcnow()
         pending = [s.value for s in sources_of(TaskStatus.IN_PROGRESS)]
         due = and_(
             _t.status.in_(pending),
-            _t.name.in_(list(names)),
+            _t.executor == WORKER_EXECUTOR,
             or_(_t.not_before.is_(None), _t.not_before <= now),
         )
         candidates = (
@@ -145,19 +144,39 @@ class LeaseRepository:
         reaped: list[Reaped] = []
         with translate_errors(self.url), self._db.tx.begin() as conn:
             for row in conn.execute(expired).all():
-                done = self._reap_one(conn, row._mapping, lease, now)
+                done = self._reap_one(
+                    conn, row._mapping, lease_lapsed(lease), now, check_heartbeat=True
+                )
                 if done is not None:
                     reaped.append(done)
         return reaped
 
-    def _reap_one(self, conn: Connection, row: Any, lease: float, now: datetime) -> Reaped | None:
+    def lose(self, task_uuid: str, attempt: int, why: str) -> Reaped | None:
+        """End one running attempt known to be lost (its process died), as the reaper
+        would once its lease ran out, without waiting for that."""
+        query = (
+            select(tasks)
+            .where(_t.uuid == task_uuid, _t.attempt == attempt, _t.status.in_(_RUNNING))
+            .with_for_update()
+        )
+        with translate_errors(self.url), self._db.tx.begin() as conn:
+            row = conn.execute(query).first()
+            if row is None:
+                return None
+            return self._reap_one(conn, row._mapping, why, utcnow(), check_heartbeat=False)
+
+    def _reap_one(
+        self, conn: Connection, row: Any, why: str, now: datetime, *, check_heartbeat: bool
+    ) -> Reaped | None:
         status = TaskStatus(row["status"])
-        decision = reaping(status, row["attempt"], row["retries"], row["abort_reason"], lease)
+        decision = reaping(status, row["attempt"], row["retries"], row["abort_reason"], why)
         if decision is None:
             return None
         values: dict[str, Any] = {"error_message": decision.message, "worker_id": None}
         if decision.retries:
             values.update(
+                # The process that ran it is presumed dead: workers take the retry.
+                executor=WORKER_EXECUTOR,
                 attempt=row["attempt"] + 1,
                 not_before=now + timedelta(seconds=row["retry_delay"] or 0.0),
                 abortable=False,
@@ -166,19 +185,15 @@ class LeaseRepository:
             )
         else:
             values.update(exception_type="WorkerLost", stack_trace=None)
-        heartbeat = row["heartbeat_at"]
-        same_heartbeat = (
-            _t.heartbeat_at.is_(None) if heartbeat is None else _t.heartbeat_at == heartbeat
-        )
-        count = conn.execute(
-            update(tasks)
-            .where(
-                _t.uuid == row["uuid"],
-                _t.status == status.value,
-                _t.attempt == row["attempt"],
-                same_heartbeat,
+        guard = [_t.uuid == row["uuid"], _t.status == status.value, _t.attempt == row["attempt"]]
+        if check_heartbeat:
+            # A heartbeat that lands meanwhile proves the attempt alive: leave it be.
+            heartbeat = row["heartbeat_at"]
+            guard.append(
+                _t.heartbeat_at.is_(None) if heartbeat is None else _t.heartbeat_at == heartbeat
             )
-            .values(_move_values(decision.status, now, values))
+        count = conn.execute(
+            update(tasks).where(*guard).values(_move_values(decision.status, now, values))
         ).rowcount
         if not count:
             return None
@@ -191,6 +206,12 @@ class LeaseRepository:
             attempt=row["attempt"],
             decision=decision,
         )
+
+    def arguments(self, task_uuid: str) -> str | None:
+        """The JSON arguments a task was scheduled with (None when not stored)."""
+        with translate_errors(self.url), self._db.auto.connect() as conn:
+            value = conn.execute(select(_t.arguments).where(_t.uuid == task_uuid)).scalar()
+        return None if value is None else str(value)
 
     def watch(self, uuids: Collection[str]) -> dict[str, Watched]:
         """Status and hard-stop fields of the given tasks (missing ones are left out)."""

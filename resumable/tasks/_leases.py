@@ -51,8 +51,13 @@ class Reaping:
         return self.status is TaskStatus.PENDING
 
 
+def lease_lapsed(lease: float) -> str:
+    """Why an attempt is lost when its heartbeat stopped."""
+    return f"no heartbeat for more than {lease:g} s"
+
+
 def reaping(
-    status: TaskStatus, attempt: int, retries: int, abort_reason: str | None, lease: float
+    status: TaskStatus, attempt: int, retries: int, abort_reason: str | None, why: str
 ) -> Reaping | None:
     """The move for an active attempt whose lease expired; None if there is nothing to do.
 
@@ -60,7 +65,7 @@ def reaping(
     ABORTING one was already being stopped: it ends as its abort would have
     (ABORTED / TIMED_OUT), since the process that was to run its handlers is gone.
     """
-    lost = f"worker lost: no heartbeat for more than {lease:g} s (attempt {attempt})"
+    lost = f"worker lost: {why} (attempt {attempt})"
     if status is TaskStatus.IN_PROGRESS:
         if should_retry(attempt, retries):
             return Reaping(TaskStatus.PENDING, lost + "; retrying")

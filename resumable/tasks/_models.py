@@ -80,16 +80,23 @@ class TaskOptions:
             further calls join it instead of starting another.
         task_name: Human-readable name shown in listings (defaults to ``task_key``).
         timeout: Seconds the task may run once in progress; overrides ``@task(timeout=)``.
+        kill_after: Hard stop (worker executor): seconds a task may go on after an
+            abort or a timeout before its process is killed; overrides
+            ``@task(kill_after=)``.
     """
 
     task_key: str | None = None
     task_name: str | None = None
     timeout: float | None = None
+    kill_after: float | None = None
 
     def __post_init__(self) -> None:
         validate_text(self.task_key, "task_key")
         validate_text(self.task_name, "task_name")
         object.__setattr__(self, "timeout", validate_timeout(self.timeout))
+        object.__setattr__(
+            self, "kill_after", validate_timeout(self.kill_after, "kill_after")
+        )
 
 
 @dataclass(frozen=True)

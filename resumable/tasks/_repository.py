@@ -48,6 +48,8 @@ class NewTask:
     timeout: float | None
     created_by: str | None
     arguments: str | None
+    kill_after: float | None = None
+    executor: str | None = None
 
 
 def _record(row: Row[Any], subscribers: list[str]) -> TaskRecord:
@@ -186,6 +188,8 @@ class TaskRepository:
             "timeout_unenforceable": False,
             "created_by": new.created_by,
             "arguments": new.arguments,
+            "kill_after": new.kill_after,
+            "executor": new.executor,
             "created_at": now,
             "updated_at": now,
         }

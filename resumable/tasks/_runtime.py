@@ -53,6 +53,7 @@ class Definition:
     retries: int
     retry_delay: float
     keep_state: bool
+    kill_after: float | None = None
 
     @property
     def is_async(self) -> bool:
@@ -397,7 +398,9 @@ class Attempt:
         try:
             ctx.store.clear()
         except StaleAttemptError:
-            log.warning("task state not cleared task_uuid=%s: a newer attempt owns it", self.task_uuid)
+            log.warning(
+                "task state not cleared task_uuid=%s: a newer attempt owns it", self.task_uuid
+            )
 
     # -- running the body -------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from resumable._db.engine import open_database
 from resumable.migrations import SCHEMA_VERSION, current_version, migrate, schema
 from resumable.migrations.versions import MIGRATIONS
 
-LEASE_COLUMNS = {"heartbeat_at", "worker_id", "kill_after", "aborting_since"}
+LEASE_COLUMNS = {"heartbeat_at", "worker_id", "kill_after", "aborting_since", "executor"}
 
 
 def _columns(url: str) -> set[str]:

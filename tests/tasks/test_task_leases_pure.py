@@ -11,6 +11,7 @@ from resumable._config import build_settings
 from resumable.tasks._leases import (
     kill_due,
     lease_expired,
+    lease_lapsed,
     reaping,
     validate_kill_after,
 )
@@ -46,7 +47,7 @@ def test_lease_expired(heartbeat_age: float | None, expired: bool) -> None:
 def test_reaping(
     status: S, attempt: int, retries: int, reason: str | None, expected: S | None
 ) -> None:
-    decided = reaping(status, attempt, retries, reason, 30.0)
+    decided = reaping(status, attempt, retries, reason, lease_lapsed(30.0))
     if expected is None:
         assert decided is None
         return

@@ -1,0 +1,151 @@
+"""``resumable worker``: run scheduled tasks in worker processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import click
+
+from resumable import _config
+from resumable.tasks._worker import IMPORTS_ENV, Worker, WorkerOptions
+
+
+def _modules(values: tuple[str, ...]) -> tuple[str, ...]:
+    listed = list(values) or [os.environ.get(IMPORTS_ENV, "")]
+    return tuple(m.strip() for value in listed for m in value.split(",") if m.strip())
+
+
+@click.command()
+@click.option(
+    "--import",
+    "imports",
+    multiple=True,
+    metavar="MODULE",
+    help=f"Module defining @task functions (repeat or comma-separate; default ${IMPORTS_ENV}).",
+)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=int,
+    default=os.cpu_count() or 2,
+    show_default=True,
+    help="Tasks running at once, one child process each.",
+)
+@click.option(
+    "--database-url",
+    default=None,
+    metavar="URL",
+    help="Task database (default: $RESUMABLE_DATABASE_URL, else the embedded file).",
+)
+@click.option(
+    "--redis-url",
+    default=None,
+    metavar="URL",
+    help="Redis for push-delivered aborts (default: $RESUMABLE_REDIS_URL).",
+)
+@click.option(
+    "--poll-interval",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Seconds between looks for due tasks when idle.",
+)
+@click.option(
+    "--grace",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds running tasks get to finish after SIGTERM.",
+)
+@click.option(
+    "--heartbeat-interval",
+    type=float,
+    default=_config.DEFAULT_HEARTBEAT_INTERVAL,
+    show_default=True,
+    help="Seconds between heartbeats of a running task.",
+)
+@click.option(
+    "--lease",
+    type=float,
+    default=_config.DEFAULT_LEASE,
+    show_default=True,
+    help="Seconds without heartbeat before a task is retried elsewhere.",
+)
+@click.option(
+    "--abort-poll-interval",
+    type=float,
+    default=_config.DEFAULT_ABORT_POLL_INTERVAL,
+    show_default=True,
+    help="Seconds between database polls for aborts (the floor under push).",
+)
+@click.option(
+    "--prune-every",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Prune old tasks and expired state this often (default: never).",
+)
+@click.option(
+    "--retention-days",
+    type=float,
+    default=90.0,
+    show_default=True,
+    help="With --prune-every: delete terminal tasks older than this.",
+)
+@click.option(
+    "--max-rows-per-run",
+    type=int,
+    default=10_000,
+    show_default=True,
+    help="With --prune-every: at most this many tasks per prune run.",
+)
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
+def worker(
+    imports: tuple[str, ...],
+    concurrency: int,
+    database_url: str | None,
+    redis_url: str | None,
+    poll_interval: float,
+    grace: float,
+    heartbeat_interval: float,
+    lease: float,
+    abort_poll_interval: float,
+    prune_every: float | None,
+    retention_days: float,
+    max_rows_per_run: int,
+    log_level: str,
+) -> None:
+    """Run scheduled tasks (executor="worker") until SIGTERM, then drain gracefully.
+
+    Each task attempt runs in a child process of its own. Workers need no leader: run
+    as many as you like against one database.
+    """
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    _config.configure(
+        database_url=database_url,
+        redis_url=redis_url,
+        executor="worker",
+        abort_poll_interval=abort_poll_interval,
+        heartbeat_interval=heartbeat_interval,
+        lease=lease,
+    )
+    options = WorkerOptions(
+        concurrency=concurrency,
+        imports=_modules(imports),
+        poll_interval=poll_interval,
+        grace=grace,
+        prune_every=prune_every,
+        retention_days=retention_days,
+        max_rows_per_run=max_rows_per_run,
+    )
+    running = Worker(options)
+    running.install_signal_handlers()
+    running.run()

@@ -1,0 +1,284 @@
+"""``resumable worker``: claim PENDING tasks, run each in a child process, keep them honest.
+
+One loop, no leader: every worker claims due tasks (compare-and-set, ``SKIP LOCKED`` on
+PostgreSQL), starts a child process per attempt, reaps attempts whose lease expired
+(any worker may; the moves are compare-and-sets), kills children that ignore an abort
+for longer than ``kill_after``, and optionally prunes old tasks and expired state.
+
+SIGTERM (or SIGINT) drains: stop claiming, let running attempts finish for up to
+``grace`` seconds, then abort them, and finally kill what is left (those attempts are
+retried like any lost one). A second SIGTERM skips the grace period.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from types import FrameType
+
+from resumable import _config
+from resumable._db.types import utcnow
+from resumable._errors import ConfigurationError, ResumableError
+from resumable.execution._process_pool import Child, ProcessPool
+from resumable.tasks import _services
+from resumable.tasks._decorator import registered
+from resumable.tasks._identity import state_scope
+from resumable.tasks._lease_repository import Reaped
+from resumable.tasks._leases import kill_due
+from resumable.tasks._models import TaskScope, TaskStatus
+from resumable.tasks._worker_child import import_task_modules, refuse, run_claimed
+
+log = logging.getLogger("resumable.worker")
+
+IMPORTS_ENV = "RESUMABLE_IMPORTS"
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How one ``resumable worker`` behaves.
+
+    Attributes:
+        concurrency: Attempts running at once (one child process each).
+        imports: Modules defining the ``@task`` functions this worker may run.
+        poll_interval: Seconds between two looks for due tasks when idle.
+        grace: Seconds running attempts may take to finish after SIGTERM.
+        prune_every: Seconds between prune runs (None: never prune here).
+        retention_days: Terminal tasks older than this are pruned.
+        max_rows_per_run: Upper bound of tasks deleted by one prune run.
+    """
+
+    concurrency: int = 4
+    imports: tuple[str, ...] = ()
+    poll_interval: float = 0.5
+    grace: float = 30.0
+    prune_every: float | None = None
+    retention_days: float = 90.0
+    max_rows_per_run: int = 10_000
+
+    def __post_init__(self) -> None:
+        if (
+            isinstance(self.concurrency, bool)
+            or not isinstance(self.concurrency, int)
+            or (self.concurrency < 1)
+        ):
+            raise ConfigurationError(f"concurrency must be an int >= 1, got {self.concurrency!r}")
+        for name in ("poll_interval", "grace", "retention_days"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+                raise ConfigurationError(f"{name} must be >= 0 seconds, got {value!r}")
+        if self.prune_every is not None and not self.prune_every > 0:
+            raise ConfigurationError(f"prune_every must be > 0, got {self.prune_every!r}")
+
+
+class Worker:
+    """A worker process: see the module docstring.
+
+    Args:
+        options: Behaviour of this worker.
+    """
+
+    def __init__(self, options: WorkerOptions) -> None:
+        self.options = options
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._stopping = threading.Event()
+        self._hurry = threading.Event()
+        self.started = threading.Event()
+        self._pool: ProcessPool | None = None
+
+    # -- control ----------------------------------------------------------------------
+
+    def request_stop(self, *, hurry: bool = False) -> None:
+        """Begin a graceful stop (``hurry``: skip the grace period)."""
+        if self._stopping.is_set() or hurry:
+            self._hurry.set()
+        self._stopping.set()
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        log.info(
+            "worker stopping signal=%s worker_id=%s", signal.Signals(signum).name, self.worker_id
+        )
+        self.request_stop()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT start a graceful stop (main thread only)."""
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run until :meth:`request_stop` (or a signal); then drain and return."""
+        import_task_modules(self.options.imports)
+        settings, _ = _config.current_settings()
+        services = _services.current()
+        pool = ProcessPool(preload=["resumable.tasks._worker_child", *self.options.imports])
+        self._pool = pool
+        log.info(
+            "worker started worker_id=%s concurrency=%d database=%s signals=%s",
+            self.worker_id,
+            self.options.concurrency,
+            services.repository.url,
+            type(services.signals).__name__,
+        )
+        self.started.set()
+        next_reap = 0.0
+        next_prune = 0.0 if self.options.prune_every else float("inf")
+        while not self._stopping.is_set():
+            try:
+                self._tend(pool, services)
+                now = time.monotonic()
+                if now >= next_reap:
+                    self.reap(services)
+                    next_reap = now + settings.heartbeat_interval
+                if now >= next_prune and self.options.prune_every:
+                    self.prune(services)
+                    next_prune = now + self.options.prune_every
+                self._claim(pool, services, settings)
+            except ResumableError as exc:  # database down: keep going, retry next round
+                log.warning("worker loop error worker_id=%s error=%s", self.worker_id, exc)
+            self._stopping.wait(self.options.poll_interval)
+        self._drain(pool, services)
+
+    def _claim(
+        self, pool: ProcessPool, services: _services.Services, settings: _config.Settings
+    ) -> None:
+        free = self.options.concurrency - len(pool)
+        if free <= 0:
+            return
+        for task_uuid in services.leases.claim_due(free, self.worker_id):
+            record = services.repository.get(task_uuid, subscribers=False)
+            if record is None:
+                continue
+            try:
+                registered(record.name)
+            except ConfigurationError:
+                refuse(
+                    services,
+                    task_uuid,
+                    f"no @task named {record.name!r} is registered in this worker "
+                    f"(imports: {', '.join(self.options.imports) or 'none'}); "
+                    "start it with --import MODULE",
+                )
+                continue
+            pool.start(task_uuid, run_claimed, settings, self.options.imports, task_uuid)
+            log.info(
+                "task started task_uuid=%s name=%s attempt=%d worker_id=%s",
+                task_uuid,
+                record.name,
+                record.attempt,
+                self.worker_id,
+            )
+
+    def _tend(self, pool: ProcessPool, services: _services.Services) -> None:
+        """Notice children that ended, and hard-stop those that ignore an abort."""
+        for child, exitcode in pool.collect():
+            self._after_child(services, child, exitcode)
+        running = pool.running()
+        if not running:
+            return
+        watched = services.leases.watch([child.key for child in running])
+        now = utcnow()
+        for child in running:
+            seen = watched.get(child.key)
+            if seen is None:
+                continue
+            reason = kill_due(
+                status=seen.status,
+                now=now,
+                kill_after=seen.kill_after,
+                started_at=seen.started_at,
+                timeout=seen.timeout,
+                aborting_since=seen.aborting_since,
+            )
+            if reason is None:
+                continue
+            child.kill()
+            child.process.join(5)
+            if services.leases.end_killed(seen, reason):
+                services.signals.notify(child.key)
+            log.warning("task killed task_uuid=%s reason=%s", child.key, reason)
+
+    def _after_child(
+        self, services: _services.Services, child: Child, exitcode: int | None
+    ) -> None:
+        # A child that ended without its task ending (crash, OOM kill, os._exit) lost
+        # the attempt: end it now instead of waiting for its lease to run out.
+        seen = services.leases.watch([child.key]).get(child.key)
+        if seen is None or seen.status not in (TaskStatus.IN_PROGRESS, TaskStatus.ABORTING):
+            return
+        lost = services.leases.lose(
+            child.key, seen.attempt, f"its process exited with code {exitcode}"
+        )
+        if lost is not None:
+            self._fence(services, lost)
+
+    # -- reaping and pruning ----------------------------------------------------------
+
+    def reap(self, services: _services.Services) -> list[Reaped]:
+        """End attempts whose lease expired (any worker's); return them."""
+        reaped = services.leases.reap(services.settings.lease)
+        for lost in reaped:
+            self._fence(services, lost)
+        return reaped
+
+    def _fence(self, services: _services.Services, lost: Reaped) -> None:
+        log.warning(
+            "task attempt lost task_uuid=%s attempt=%d outcome=%s: %s",
+            lost.uuid,
+            lost.attempt,
+            lost.decision.status.value,
+            lost.decision.message,
+        )
+        # Bump the state scope's attempt: the lost attempt's ctx.store can no longer
+        # write, even if its process is only paused and wakes up later.
+        namespace, key = state_scope(
+            lost.name, TaskScope(lost.scope), lost.task_key, lost.created_by, lost.uuid
+        )
+        services.store.scope(namespace, key).new_attempt()
+        services.signals.notify(lost.uuid)
+
+    def prune(self, services: _services.Services) -> tuple[int, int]:
+        """Delete old terminal tasks and expired state; return both counts."""
+        cutoff = utcnow() - timedelta(days=self.options.retention_days)
+        tasks = services.repository.prune(cutoff, self.options.max_rows_per_run)
+        state = services.store.purge_expired()
+        log.info("pruned tasks=%d expired_state_keys=%d", tasks, state)
+        return tasks, state
+
+    # -- stopping ---------------------------------------------------------------------
+
+    def _drain(self, pool: ProcessPool, services: _services.Services) -> None:
+        deadline = time.monotonic() + (0 if self._hurry.is_set() else self.options.grace)
+        log.info("worker draining running=%d grace=%.1fs", len(pool), self.options.grace)
+        while len(pool) and time.monotonic() < deadline and not self._hurry.is_set():
+            self._tend(pool, services)
+            time.sleep(0.05)
+        if len(pool):
+            self._abort_remaining(pool, services)
+        for child in pool.running():
+            child.kill()
+        for child, exitcode in [(c, None) for c in pool.running()]:
+            child.process.join(5)
+            self._after_child(services, child, exitcode)
+        pool.kill_all()
+        log.info("worker stopped worker_id=%s", self.worker_id)
+
+    def _abort_remaining(self, pool: ProcessPool, services: _services.Services) -> None:
+        from resumable.tasks._api import cancel_task
+
+        for child in pool.running():
+            try:
+                cancel_task(child.key)  # as the system: aborts whatever can be aborted
+            except ResumableError as exc:  # not abortable, or already finished
+                log.info("not aborted at shutdown task_uuid=%s: %s", child.key, exc)
+        deadline = time.monotonic() + min(5.0, max(self.options.grace, 1.0))
+        while len(pool) and time.monotonic() < deadline:
+            self._tend(pool, services)
+            time.sleep(0.05)
