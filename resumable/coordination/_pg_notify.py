@@ -66,9 +66,12 @@ class PostgresNotifyChannel:
         self._publish_lock = threading.Lock()
         self._listener: ListenerThread | None = None
         self._on_signal: OnSignal | None = None
+        self._closed = False
 
     def publish(self, task_uuid: str) -> None:
         with self._publish_lock:
+            if self._closed:
+                return  # a late notify after close(): nobody here listens any more
             try:
                 if self._publisher is None or self._publisher.closed:
                     self._publisher = self._psycopg.connect(autocommit=True, **self._conninfo)
@@ -107,6 +110,7 @@ class PostgresNotifyChannel:
         if self._listener is not None:
             self._listener.stop()
         with self._publish_lock:
+            self._closed = True
             if self._publisher is not None:
                 self._publisher.close()
                 self._publisher = None

@@ -52,8 +52,11 @@ class RedisStreamChannel:
         self._listener: ListenerThread | None = None
         self._on_signal: OnSignal | None = None
         self._last_id = "0-0"
+        self._closed = False
 
     def publish(self, task_uuid: str) -> None:
+        if self._closed:
+            return  # a late notify after close(): nobody here listens any more
         self._publisher.xadd(
             self.stream, {"uuid": task_uuid}, maxlen=STREAM_MAXLEN, approximate=True
         )
@@ -99,6 +102,7 @@ class RedisStreamChannel:
         return self._listener is not None and self._listener.connected.wait(timeout)
 
     def close(self) -> None:
+        self._closed = True
         if self._listener is not None:
             self._listener.stop()
         self._publisher.close()
