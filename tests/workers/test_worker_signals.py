@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import resumable
-from resumable import TaskOptions, _config
+from resumable import _config
 from resumable.tasks import _services
 from tests.conftest import make_url, require_server
 from tests.coordination.test_channels import PrivateRedis
@@ -71,7 +71,7 @@ def test_eight_processes_scheduling_one_key_make_one_task(
         for i in range(8)
     ]  # fmt: skip
     results = [proc.communicate(timeout=120) for proc in procs]
-    for proc, (out, err) in zip(procs, results):
+    for proc, (_out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err
     uuids = {task_uuid for out, _ in results for task_uuid in json.loads(out)}
     assert len(uuids) == 1
