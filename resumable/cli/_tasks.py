@@ -239,11 +239,19 @@ def cancel(
 def prune(
     database_url: str | None, user: str | None, admin: bool, retention_days: float, max_rows: int
 ) -> None:
-    """Delete finished tasks that ended more than --retention-days ago; prints how many."""
+    """Delete finished tasks that ended more than --retention-days ago, and expired
+    checkpoint state (``ctx.store`` keys past their retention); prints both counts.
+
+    The one-off form of ``resumable worker --prune-every``.
+    """
     with _session(database_url, user, admin):
-        click.echo(
-            resumable.prune_tasks(retention_period_days=retention_days, max_rows_per_run=max_rows)
+        pruned = resumable.prune_tasks(
+            retention_period_days=retention_days, max_rows_per_run=max_rows
         )
+        from resumable.tasks import _services
+
+        purged = _services.current().store.purge_expired()
+        click.echo(f"tasks pruned: {pruned}, expired state keys purged: {purged}")
 
 
 @tasks.command()
