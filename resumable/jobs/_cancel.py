@@ -11,6 +11,7 @@ calls ``on_kill`` on SIGTERM and after a timeout has unwound ``execute``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from resumable.jobs._observability import event
@@ -66,3 +67,25 @@ def cancel_quietly(job: Any, external_id: Any, context: Any, reason: str) -> boo
         reason=reason,
     )
     return True
+
+
+def is_final_failure(exc: BaseException, context: Any) -> bool:
+    """Whether ``exc`` ends the run for good: no retry will follow it.
+
+    Reads Airflow's numbers from ``context["ti"]`` (or ``try_number`` / ``max_tries``
+    entries of the context): Airflow retries while ``max_tries != 0 and try_number <=
+    max_tries``. Unknown numbers count as not final, since cancelling a job that a
+    retry would reconnect to is worse than leaving one running.
+    """
+    if not isinstance(exc, Exception):
+        return False  # KeyboardInterrupt, SystemExit: cancel triggers decide those
+    ti = context.get("ti") if isinstance(context, Mapping) else None
+    numbers = []
+    for name in ("try_number", "max_tries"):
+        value = context.get(name) if isinstance(context, Mapping) else None
+        value = getattr(ti, name, None) if value is None else value
+        if not isinstance(value, int) or isinstance(value, bool):
+            return False
+        numbers.append(value)
+    try_number, max_tries = numbers
+    return not (max_tries != 0 and try_number <= max_tries)

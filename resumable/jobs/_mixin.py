@@ -18,7 +18,7 @@ from opentelemetry.trace import Span
 
 from resumable._errors import ConfigurationError
 from resumable.jobs import _observability as obs
-from resumable.jobs._cancel import cancel_quietly, is_cancel_trigger
+from resumable.jobs._cancel import cancel_quietly, is_cancel_trigger, is_final_failure
 from resumable.jobs._decision import (
     Action,
     Answer,
@@ -93,6 +93,9 @@ class ResumableJobMixin(abc.ABC):
             The job's record lives under ``external_id_key + ".resumable"``. Renaming it
             on a deployed job loses track of in-flight jobs.
         durable: Whether state is read and written (constructor keyword).
+        cancel_on_failure: Whether a final failure (an exception escaping the poll
+            with no retries left, per Airflow's ``ti.max_tries``) cancels the job
+            (constructor keyword, default False).
 
     Example::
 
@@ -106,6 +109,7 @@ class ResumableJobMixin(abc.ABC):
 
     external_id_key: str = "remote_job_id"
     durable: bool = True
+    cancel_on_failure: bool = False
 
     # Per-run bookkeeping, on the instance because Airflow's on_kill gets no context.
     _resumable_context: Any = None
@@ -114,17 +118,25 @@ class ResumableJobMixin(abc.ABC):
     _resumable_token: str | None = None
     _resumable_submitting: bool = False
 
-    def __init__(self, *args: Any, durable: bool = _DURABLE_DEFAULT, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        durable: bool = _DURABLE_DEFAULT,
+        cancel_on_failure: bool = False,
+        **kwargs: Any,
+    ) -> None:
         """Create the job (or operator); extra arguments go to the next class in the MRO.
 
         Args:
             *args: Passed on to the next class's ``__init__`` (for example BaseOperator).
             durable: False turns crash recovery off: the store is neither read nor
                 written. When not given, Airflow's ``default_args["durable"]`` applies.
+            cancel_on_failure: True cancels the external job when the last try fails
+                (closes apache/airflow#72128 for this operator).
             **kwargs: Passed on to the next class's ``__init__``.
 
         Raises:
-            ConfigurationError: ``durable`` is not a bool.
+            ConfigurationError: ``durable`` or ``cancel_on_failure`` is not a bool.
         """
         if durable is _DURABLE_DEFAULT:
             default_args = kwargs.get("default_args")
@@ -135,8 +147,14 @@ class ResumableJobMixin(abc.ABC):
             raise ConfigurationError(
                 f"durable must be a bool, got {type(durable).__name__}: {durable!r}"
             )
+        if not isinstance(cancel_on_failure, bool):
+            raise ConfigurationError(
+                "cancel_on_failure must be a bool, got "
+                f"{type(cancel_on_failure).__name__}: {cancel_on_failure!r}"
+            )
         super().__init__(*args, **kwargs)
         self.durable = durable
+        self.cancel_on_failure = cancel_on_failure
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -255,7 +273,7 @@ class ResumableJobMixin(abc.ABC):
 
 # Airflow's Op.partial(durable=...) checks keyword names against this attribute of each
 # __init__ in the MRO; operators with their own __init__ would otherwise reject it.
-ResumableJobMixin.__init__._BaseOperatorMeta__param_names = {"durable"}  # type: ignore[attr-defined]
+ResumableJobMixin.__init__._BaseOperatorMeta__param_names = {"durable", "cancel_on_failure"}  # type: ignore[attr-defined]
 
 
 def _new_token() -> str:
@@ -416,6 +434,8 @@ def _poll_and_finish(
     except BaseException as exc:
         if is_cancel_trigger(exc) and external_id is not None:
             cancel_quietly(job, external_id, context, reason=type(exc).__name__)
+        elif job.cancel_on_failure and external_id is not None and is_final_failure(exc, context):
+            cancel_quietly(job, external_id, context, reason="final failure")
         raise
     if store is not None and external_id is not None:
         # The terminal status cache: a retry from here on never asks the external system.

@@ -26,7 +26,7 @@ from resumable.store import TaskStateStore
 from resumable.tasks._actor import running_as
 from resumable.tasks._context import Handler, TaskContext, reset_current, set_current
 from resumable.tasks._heartbeat import Lease, LeaseFencedState
-from resumable.tasks._identity import state_scope
+from resumable.tasks._identity import ambient_state_scope, state_scope
 from resumable.tasks._models import TaskRecord, TaskScope, TaskStatus
 from resumable.tasks._permissions import SYSTEM_ACTOR, Actor
 from resumable.tasks._progress import ProgressReporter
@@ -253,7 +253,7 @@ class Attempt:
     def _open_store(self) -> TaskStateStore:
         record = self.record
         assert record is not None
-        namespace, key = state_scope(
+        namespace, key = ambient_state_scope(record.name, record.task_key) or state_scope(
             record.name, record.scope, record.task_key, record.created_by, record.uuid
         )
         fenced = self.services.store.scope(namespace, key).new_attempt()
