@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import random
 import statistics
 import tempfile
 import threading
@@ -175,7 +176,8 @@ def _cancel_once(url: str, poll: float, remote: bool) -> float:
 
     t = loop.schedule()
     assert started.wait(30)
-    time.sleep(poll * 0.37)  # land the cancel somewhere inside a poll interval
+    # Land the cancel at a random point of a poll interval: latency spans 0..poll.
+    time.sleep(poll * random.uniform(0.05, 0.95))
     if remote:
         # What another process does: commit the abort, notify nobody here.
         from resumable._db.engine import open_database
