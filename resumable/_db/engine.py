@@ -188,8 +188,13 @@ def open_database(url: str) -> Database:
     tx = engine.execution_options(**{_WRITE_OPTION: True}, **shared)
     database = Database(auto=auto, tx=tx, dialect=dialect, url=masked, schema=schema)
     if schema:
-        with translate_errors(masked), auto.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        try:
+            with translate_errors(masked), auto.connect() as conn:
+                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        except IntegrityError:
+            # Two processes creating the schema at once: IF NOT EXISTS is not atomic in
+            # PostgreSQL, the loser hits the catalog's unique index. The schema exists.
+            pass
     return database
 
 

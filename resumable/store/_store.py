@@ -82,7 +82,8 @@ class Store:
             key: Which run (a run id, a date, a dedup key).
 
         Raises:
-            InvalidKeyError: namespace or key is not a non-empty str of ≤ 512 characters.
+            InvalidKeyError: namespace or key is not a non-empty str of ≤ 512 characters,
+                or holds a NUL character or a lone surrogate.
         """
         validate_key(namespace, "namespace")
         validate_key(key, "scope key")
