@@ -7,9 +7,11 @@ servers.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -182,3 +184,28 @@ def test_redis_store_survives_its_connection_being_killed(redis_client: object) 
             assert ts.keys() == ["f", "k"]
     finally:
         _cleanup(redis_client, prefix)
+
+
+@pytest.mark.slow
+def test_store_opened_before_fork_works_in_parent_and_child(shared_store_url: str) -> None:
+    # Prefork servers (Celery, gunicorn) open a store and then fork: the child must not
+    # reuse the parent's connections, and must not break them either.
+    with resumable.open_store(shared_store_url) as store:
+        ts = store.scope("fork", "run")
+        ts.set("before", 1)
+        assert ts.get("before") == 1  # a connection is now cached in the parent
+        with warnings.catch_warnings():
+            # Python 3.12+ warns about fork() in a process that has threads.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the child: report through the exit code only, never raise
+            code = 1
+            try:
+                ts.set("child", 2)
+                code = 0 if ts.get("child") == 2 and ts.get("before") == 1 else 3
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        ts.set("parent", 3)
+        assert ts.keys() == ["before", "child", "parent"]
