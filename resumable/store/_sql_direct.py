@@ -28,13 +28,16 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from resumable._errors import StoreUnavailableError
+from resumable._errors import ResumableError, StoreUnavailableError
 
 _IDLE_LIMIT = 4
 """Connections kept checked out between calls; beyond this they go back to the pool."""
 
 Cursor = Any
 Guard = Callable[[Cursor], None]
+
+_INHERITED_FROM_PARENT: list[Any] = []
+"""Connections a forked child inherited: referenced forever, never used or closed."""
 
 
 class CompiledStatement:
@@ -99,8 +102,10 @@ class DirectExecutor:
 
     def _acquire(self) -> Any:
         if self._pid != os.getpid():
-            # A forked child must not share the parent's sockets/file handles: forget them
-            # (the parent still owns and closes them) and start from a fresh pool.
+            # A forked child must not use the parent's sockets or file handles, and must
+            # not let them be garbage-collected either: the pool's clean-up would send a
+            # ROLLBACK down the parent's socket. Park them for good; use a fresh pool.
+            _INHERITED_FROM_PARENT.extend(self._idle)
             self._idle = []
             self._pid = os.getpid()
             self._engine.dispose(close=False)
@@ -166,8 +171,13 @@ class DirectExecutor:
                 raise StoreUnavailableError(
                     f"database {self._url} is unavailable: {reason}", self._url
                 ) from exc
-            except BaseException:
+            except ResumableError:
+                # Raised by our own checks (a stale attempt), after a clean ROLLBACK.
                 self._give_back(connection)
+                raise
+            except BaseException:
+                # Interrupted mid-protocol (KeyboardInterrupt, ...): state unknown.
+                connection.invalidate()
                 raise
             self._give_back(connection)
             return result
