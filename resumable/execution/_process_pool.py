@@ -55,10 +55,28 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _release_forkserver() -> None:
+    """Drop this child's copy of the pipe by which the forkserver notices its owner exit.
+
+    multiprocessing hands every forkserver child the write end of that pipe; while any
+    child holds it the forkserver never sees EOF, so a SIGKILLed worker would leave its
+    forkserver, and through it its children, running and heartbeating forever.
+    """
+    from multiprocessing import forkserver
+
+    server: Any = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if isinstance(fd, int):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        server._forkserver_alive_fd = None
+
+
 def _child_entry(target: Callable[..., None], args: tuple[Any, ...], owner_pid: int) -> None:
     # Our parent is the forkserver, which exits when the owning worker does; the death
     # signal then reaches us. If the owner died before prctl took effect, leave now.
     die_with_parent()
+    _release_forkserver()
     if not _alive(owner_pid):
         os._exit(1)
     # The worker handles SIGTERM/SIGINT for everyone; a child ends only when its task
