@@ -9,6 +9,7 @@ wake-everyone-on-reconnect rule of :mod:`._channel` still covers it).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -102,6 +103,15 @@ class RedisStreamChannel:
         return self._listener is not None and self._listener.connected.wait(timeout)
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stopping.set()
+            if self.connected:
+                # XREAD blocks up to _BLOCK_MS; an entry without a uuid (ignored by
+                # every listener) ends that wait now, so closing costs a round trip.
+                with contextlib.suppress(self._redis.RedisError):
+                    self._publisher.xadd(
+                        self.stream, {"wake": "1"}, maxlen=STREAM_MAXLEN, approximate=True
+                    )
         self._closed = True
         if self._listener is not None:
             self._listener.stop()
