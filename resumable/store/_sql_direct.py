@@ -97,10 +97,14 @@ class DirectExecutor:
         self._idle: list[Any] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()
+        self._closed = False
 
     # -- connections ----------------------------------------------------------------------
 
     def _acquire(self) -> Any:
+        if self._closed:
+            # Reconnecting here would open connections nothing ever closes again.
+            raise StoreUnavailableError(f"store {self._url} is closed", self._url)
         if self._pid != os.getpid():
             # A forked child must not use the parent's sockets or file handles, and must
             # not let them be garbage-collected either: the pool's clean-up would send a
@@ -121,7 +125,7 @@ class DirectExecutor:
 
     def _give_back(self, connection: Any) -> None:
         with self._lock:
-            if len(self._idle) < _IDLE_LIMIT:
+            if len(self._idle) < _IDLE_LIMIT and not self._closed:
                 self._idle.append(connection)
                 return
         self._to_pool(connection)
@@ -139,8 +143,9 @@ class DirectExecutor:
             connection.invalidate()
 
     def close(self) -> None:
-        """Return every idle connection to the pool."""
+        """Return every idle connection to the pool; later calls raise."""
         with self._lock:
+            self._closed = True
             idle, self._idle = self._idle, []
         for connection in idle:
             try:

@@ -120,10 +120,14 @@ class Heartbeats:
                 lease.lose("the task moved on without this attempt (reaped or retried)")
 
     def close(self) -> None:
-        """Stop the thread; held leases are simply no longer renewed."""
+        """Stop the thread and wait for a renewal in flight (services release their
+        connections right after this)."""
         with self._lock:
             self._stopping = True
+            thread = self._thread
         self._wake.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(30)
 
 
 class LeaseFencedState:

@@ -429,6 +429,18 @@ def run_attempt(
 
     ``claimed``: the record of an attempt already claimed (IN_PROGRESS) by a worker.
     """
+    with services.hold():
+        return _run_attempt(services, definition, task_uuid, args, kwargs, claimed)
+
+
+def _run_attempt(
+    services: Services,
+    definition: Definition,
+    task_uuid: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    claimed: TaskRecord | None,
+) -> TaskStatus | None:
     attempt = Attempt(services, definition, task_uuid, record=claimed)
     if not attempt.claim():
         return None
@@ -460,11 +472,12 @@ async def run_attempt_async(
     kwargs: dict[str, Any],
 ) -> TaskStatus | None:
     """Run one attempt of an ``async def`` task on the running loop."""
-    attempt = Attempt(services, definition, task_uuid)
-    if not attempt.claim():
-        return None
-    ctx = attempt.prepare()
-    return await _run_async_body(attempt, ctx, args, kwargs)
+    with services.hold():
+        attempt = Attempt(services, definition, task_uuid)
+        if not attempt.claim():
+            return None
+        ctx = attempt.prepare()
+        return await _run_async_body(attempt, ctx, args, kwargs)
 
 
 async def _run_async_body(

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from resumable import _config
 from resumable.coordination import DatabasePolling, SignalTransport, StatusReader
@@ -33,14 +35,47 @@ class Services:
     signals: SignalTransport
     leases: LeaseRepository
     heartbeats: Heartbeats
+    _active: int = 0
+    _closing: bool = False
+    _released: bool = False
+    _guard: threading.Lock = field(default_factory=threading.Lock)
 
-    def close(self) -> None:
-        """Stop the executor and signals; close connections."""
-        self.executor.shutdown(wait=False)
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Keep these services open while an attempt runs on them.
+
+        ``configure()`` may replace the services while attempts still run: they finish
+        on what they started with, and the old connections are released only when the
+        last of them is done (disposing a pool under a running attempt would leave its
+        connection open and orphaned).
+        """
+        with self._guard:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._active -= 1
+                idle = self._closing and self._active == 0
+            if idle:
+                self._release()
+
+    def close(self, *, wait: bool = False) -> None:
+        """Stop the executor; release everything once no attempt holds the services."""
+        self.executor.shutdown(wait=wait)
+        with self._guard:
+            self._closing = True
+            idle = self._active == 0
+        if idle:
+            self._release()
+
+    def _release(self) -> None:
+        with self._guard:
+            if self._released:
+                return
+            self._released = True
         self.heartbeats.close()
         self.signals.close()
-        # Disposing only closes idle pooled connections: attempts still running on the
-        # old configuration reconnect transparently and finish.
         self.repository.close()
         self.store.close()
 
@@ -113,8 +148,4 @@ def shutdown(*, wait: bool = True) -> None:
     with _lock:
         previous, _services = _services, None
     if previous is not None:
-        previous.executor.shutdown(wait=wait)
-        previous.heartbeats.close()
-        previous.signals.close()
-        previous.repository.close()
-        previous.store.close()
+        previous.close(wait=wait)

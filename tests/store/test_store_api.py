@@ -308,3 +308,15 @@ def test_errors_pickle_with_their_fields() -> None:
         assert copy.__dict__ == error.__dict__
         assert isinstance(copy, resumable.ResumableError)
     assert pickle.loads(pickle.dumps(NEVER_EXPIRE)) is NEVER_EXPIRE
+
+
+def test_closed_store_refuses_use(store_url: str) -> None:
+    opened = resumable.open_store(store_url)
+    ts = opened.scope("ns", "run")
+    ts.set("k", 1)
+    opened.close()
+    if store_url.startswith(("sqlite", "postgresql")):
+        with pytest.raises(StoreUnavailableError, match="closed"):
+            ts.get("k")
+        with pytest.raises(StoreUnavailableError, match="closed"):
+            ts.set("k", 2)
