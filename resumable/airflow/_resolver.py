@@ -6,6 +6,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from resumable._errors import ConfigurationError
 from resumable.airflow._config import store_url_in_airflow
 from resumable.airflow._scope import scope_of, task_instance_from_context
 from resumable.store import Store, TaskStateStore, open_store
@@ -57,8 +58,6 @@ def get_task_state_store(context: Mapping[str, Any]) -> Any:
         return native
     own = own_store_for(context)
     if own is None:
-        from resumable._errors import ConfigurationError
-
         raise ConfigurationError(
             "get_task_state_store() needs the context of a running Airflow task (one holding 'ti')"
         )

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.parse
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from itertools import count
