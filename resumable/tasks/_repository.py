@@ -293,19 +293,21 @@ class TaskRepository:
         values: Mapping[str, Any] | None = None,
         *,
         only_from: Iterable[TaskStatus] | None = None,
+        attempt: int | None = None,
     ) -> bool:
         """Compare-and-set ``target`` from any allowed source; True when this call won.
 
-        ``only_from`` narrows the allowed sources (it never widens them).
+        ``only_from`` narrows the allowed sources (it never widens them). ``attempt``:
+        move only while the row is still at that attempt, so an attempt that was reaped
+        and retried elsewhere (a paused zombie) cannot end its successor's run.
         """
         sources = set(sources_of(target))
         if only_from is not None:
             sources &= set(only_from)
-        statement = (
-            update(tasks)
-            .where(_t.uuid == task_uuid, _t.status.in_([s.value for s in sources]))
-            .values(_move_values(target, utcnow(), values or {}))
-        )
+        where = [_t.uuid == task_uuid, _t.status.in_([s.value for s in sources])]
+        if attempt is not None:
+            where.append(_t.attempt == attempt)
+        statement = update(tasks).where(*where).values(_move_values(target, utcnow(), values or {}))
         with translate_errors(self.url), self._db.auto.connect() as conn:
             count = conn.execute(statement).rowcount
             conn.commit()
@@ -342,6 +344,7 @@ class TaskRepository:
             task_uuid,
             TaskStatus.PENDING,
             {**values, "attempt": attempt + 1, "not_before": not_before, "abortable": False},
+            attempt=attempt,
         )
 
     def abort_in(self, conn: Connection, record: TaskRecord, reason: str) -> TaskStatus | None:

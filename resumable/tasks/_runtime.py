@@ -345,7 +345,10 @@ class Attempt:
         values = failure_fields(failures) if failures else {}
         if target is TaskStatus.TIMED_OUT and self.record is not None:
             values = {"error_message": f"timed out after {self.record.timeout:g} s"}
-        if repository.move(self.task_uuid, target, values, only_from=[TaskStatus.ABORTING]):
+        attempt = None if self.record is None else self.record.attempt
+        if repository.move(
+            self.task_uuid, target, values, only_from=[TaskStatus.ABORTING], attempt=attempt
+        ):
             return target
         latest = repository.status(self.task_uuid)
         return latest[0] if latest else target
@@ -360,6 +363,7 @@ class Attempt:
                 TaskStatus.SUCCESS,
                 failure_fields([]),
                 only_from=[TaskStatus.IN_PROGRESS],
+                attempt=record.attempt,
             )
             target = TaskStatus.SUCCESS
         elif should_retry(record.attempt, record.retries):
@@ -381,12 +385,14 @@ class Attempt:
                 TaskStatus.FAILURE,
                 failure_fields(failures),
                 only_from=[TaskStatus.IN_PROGRESS],
+                attempt=record.attempt,
             )
             target = TaskStatus.FAILURE
         if won:
             return target
         # A cancel or timeout moved the task to ABORTING first: it wins. The body has
-        # already ended, so only the abort's final move is left.
+        # already ended, so only the abort's final move is left. (Or this attempt was
+        # reaped and retried meanwhile: then nothing it writes matches the row.)
         return self._finish_aborting([])
 
     def _clear_state(self) -> None:
