@@ -54,6 +54,7 @@ def _assert_state_holds_job(
     if has_native_store():
         native = _native_state(home, dag_id, run_id)
         assert native[KEY] == job_id, native
+        assert f"{KEY}.resumable" in native, native  # the intent/token/status record too
         if own_url is not None:
             assert _own_state(own_url, dag_id, run_id) == {}  # nothing went elsewhere
     else:
