@@ -95,8 +95,9 @@ def test_sigkilled_worker_task_retried_elsewhere_from_checkpoint(
     assert restart["start"] == max(items_before) + 1
     items = sorted(e["item"] for e in events if e["kind"] == "item")
     assert items == list(range(40))
-    # Retried within lease + margin of the kill (the margin absorbs a loaded machine).
-    assert float(restart["t"]) - killed_at < 2.0 + 10.0  # type: ignore[arg-type]
+    # Retried within lease + margin of the kill (the generous margin absorbs a loaded
+    # machine: the figure itself is measured by benchmarks/bench_workers.py).
+    assert float(restart["t"]) - killed_at < 2.0 + 20.0  # type: ignore[arg-type]
     assert "worker lost" in second.log()
 
 
@@ -117,7 +118,7 @@ def test_paused_worker_cannot_write_after_losing_its_lease(
     paused.signal_group(signal.SIGCONT)  # the zombie wakes up and tries to go on
     assert eventually(
         lambda: any(e["kind"] == "refused" and e["attempt"] == 1 for e in _events(tmp_path, name)),
-        timeout=15,
+        timeout=30,
     )
     refused = next(e for e in _events(tmp_path, name) if e["kind"] == "refused")
     assert refused["error"] == "StaleAttemptError"
