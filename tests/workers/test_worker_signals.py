@@ -125,6 +125,8 @@ def _abortable(task_uuid: str) -> bool:
 def test_abort_is_pushed_to_the_worker(
     transport: str, tmp_path: Path, workers: list[WorkerProcess], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if transport == "postgres-notify":
+        pytest.importorskip("psycopg", reason="LISTEN/NOTIFY needs psycopg 3")
     monkeypatch.syspath_prepend(str(tmp_path))
     database_url, drop_database = make_url("postgres", tmp_path)
     redis_url, drop_redis = make_url("redis", tmp_path) if transport == "redis" else (None, None)
