@@ -71,9 +71,11 @@ class ListenerThread:
         self.ever_connected.set()
         if again:
             log.info("signal channel reconnected channel=%s", self._name)
-            # Whatever was published while we were away may be lost (NOTIFY) or still
-            # queued (streams); either way every waiter re-reads the database now.
-            self._on_reconnect()
+        # Whatever was published before we listened (at start, or while we were away)
+        # may be lost (NOTIFY) or already behind us: every waiter re-reads the database
+        # now, so a cancel landing while a worker child was still connecting waits for
+        # nothing, not for the polling floor.
+        self._on_reconnect()
 
     def _run(self) -> None:
         delay = 0.05

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -243,3 +244,25 @@ def _abortable(task: resumable.Task) -> bool:
     task.refresh()
     record = _services.current().repository.get(task.uuid)
     return task.status == "in_progress" and record is not None and record.abortable
+
+
+def test_sigkill_of_the_worker_alone_takes_its_children_down(
+    schedule_to_workers: str, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    # The OOM killer or `kill -9 PID` hits only the worker, not its process group: the
+    # child running the task must die with it, or it would keep the lease alive forever.
+    name, module = _task_module(tmp_path)
+    first = WorkerProcess(tmp_path, schedule_to_workers, name, lease=2.0, heartbeat=0.5)
+    workers.append(first)
+    task = module.count.schedule(40, 0.05, options=TaskOptions(task_key="alone"))  # type: ignore[attr-defined]
+    assert eventually(lambda: len([e for e in _events(tmp_path, name) if e["kind"] == "item"]) >= 5)
+    os.kill(first.process.pid, signal.SIGKILL)
+    first.process.wait(10)
+    workers.append(WorkerProcess(tmp_path, schedule_to_workers, name, lease=2.0, heartbeat=0.5))
+    task.wait(timeout=60)
+    assert task.status == "success"
+    assert task.attempt == 2
+    events = _events(tmp_path, name)
+    restart = next(e for e in events if e["kind"] == "start" and e["attempt"] == 2)
+    late = [e for e in events if e["attempt"] == 1 and float(e["t"]) > float(restart["t"])]  # type: ignore[arg-type]
+    assert not late, "attempt 1's process outlived its worker"
