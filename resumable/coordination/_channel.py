@@ -99,3 +99,18 @@ class ListenerThread:
         self.stopping.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+
+
+class ListeningChannel:
+    """What every channel with a :class:`ListenerThread` shares: its connection state."""
+
+    _listener: ListenerThread | None = None
+
+    @property
+    def connected(self) -> bool:
+        """Whether the listener is currently connected."""
+        return self._listener is not None and self._listener.connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until the listener is subscribed (tests, startup)."""
+        return self._listener is not None and self._listener.connected.wait(timeout)

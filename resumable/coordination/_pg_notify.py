@@ -16,7 +16,12 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from resumable.coordination._channel import ListenerThread, OnReconnect, OnSignal
+from resumable.coordination._channel import (
+    ListenerThread,
+    ListeningChannel,
+    OnReconnect,
+    OnSignal,
+)
 
 # How often the listener looks up from its socket to notice close(): short, so closing
 # a configuration is quick; each wake-up is a cheap local check, no round trip.
@@ -46,7 +51,7 @@ def libpq_conninfo(url: str) -> dict[str, Any]:
     return {key: value for key, value in args.items() if value is not None}
 
 
-class PostgresNotifyChannel:
+class PostgresNotifyChannel(ListeningChannel):
     """A :class:`~resumable.coordination._channel.PushChannel` on LISTEN/NOTIFY.
 
     Needs psycopg 3 (``resumable-sdk[postgres]``).
@@ -98,14 +103,6 @@ class PostgresNotifyChannel:
                         self._on_signal(notice.payload)
                     if stopping.is_set():
                         break
-
-    @property
-    def connected(self) -> bool:
-        return self._listener is not None and self._listener.connected.is_set()
-
-    def wait_connected(self, timeout: float) -> bool:
-        """Block until the listener is subscribed (tests, startup)."""
-        return self._listener is not None and self._listener.connected.wait(timeout)
 
     def close(self) -> None:
         if self._listener is not None:

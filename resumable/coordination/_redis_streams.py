@@ -15,7 +15,12 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from resumable.coordination._channel import ListenerThread, OnReconnect, OnSignal
+from resumable.coordination._channel import (
+    ListenerThread,
+    ListeningChannel,
+    OnReconnect,
+    OnSignal,
+)
 
 STREAM_MAXLEN = 10_000
 # XREAD blocks this long, so close() is noticed within it.
@@ -31,7 +36,7 @@ def _split_url(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(query=rest)), prefix
 
 
-class RedisStreamChannel:
+class RedisStreamChannel(ListeningChannel):
     """A :class:`~resumable.coordination._channel.PushChannel` on one Redis stream.
 
     Args:
@@ -93,14 +98,6 @@ class RedisStreamChannel:
                             self._on_signal(fields["uuid"])
         finally:
             client.close()
-
-    @property
-    def connected(self) -> bool:
-        return self._listener is not None and self._listener.connected.is_set()
-
-    def wait_connected(self, timeout: float) -> bool:
-        """Block until the listener is subscribed (tests, startup)."""
-        return self._listener is not None and self._listener.connected.wait(timeout)
 
     def close(self) -> None:
         if self._listener is not None:
