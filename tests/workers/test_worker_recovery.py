@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.slow
 
 COUNTER = """
 import json, os, time
+from datetime import timedelta
 from pathlib import Path
 from resumable import get_context, task
 
@@ -266,3 +268,30 @@ def test_sigkill_of_the_worker_alone_takes_its_children_down(
     restart = next(e for e in events if e["kind"] == "start" and e["attempt"] == 2)
     late = [e for e in events if e["attempt"] == 1 and float(e["t"]) > float(restart["t"])]  # type: ignore[arg-type]
     assert not late, "attempt 1's process outlived its worker"
+
+
+def test_worker_prunes_old_tasks_and_expired_state_on_a_schedule(
+    schedule_to_workers: str, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    name, module = _task_module(tmp_path)
+    task = module.count.schedule(1, 0.0)  # type: ignore[attr-defined]
+    with resumable.open_store(schedule_to_workers) as store:
+        store.scope("ns", "run").set("short", 1, retention=timedelta(milliseconds=1))
+    worker = WorkerProcess(
+        tmp_path, schedule_to_workers, name, "--prune-every", "0.3", "--retention-days", "0"
+    )
+    workers.append(worker)
+    # It ran (pruning may delete its row the moment it ends, so ask its own log)...
+    assert eventually(lambda: any(e["kind"] == "item" for e in _events(tmp_path, name)))
+
+    def pruned() -> bool:
+        try:
+            resumable.get_task(task.uuid)
+        except resumable.TaskNotFoundError:
+            return True
+        return False
+
+    assert eventually(pruned)
+    assert eventually(
+        lambda: "expired_state_keys=1" in worker.log() or "expired_state_keys=2" in worker.log()
+    )
