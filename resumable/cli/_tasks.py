@@ -53,6 +53,33 @@ def _session(database_url: str | None, user: str | None, admin: bool) -> Iterato
         yield
 
 
+SHORT_UUID = 8
+
+
+def resolve_uuid(given: str) -> str:
+    """The uuid of the one task the current user may see that ``given`` starts with.
+
+    Raises:
+        TaskNotFoundError: no visible task matches.
+        click.UsageError: several visible tasks match (give more characters).
+    """
+    if len(given) >= 36:
+        return given
+    from resumable.tasks import _services
+
+    visible = []
+    for candidate in _services.current().repository.uuids_starting_with(given):
+        try:
+            visible.append(resumable.get_task(candidate).uuid)
+        except resumable.TaskNotFoundError:
+            continue
+    if not visible:
+        raise resumable.TaskNotFoundError(given)
+    if len(visible) > 1:
+        raise click.UsageError(f"{given!r} matches several tasks; give more characters")
+    return visible[0]
+
+
 def format_percent(t: Task) -> str:
     """Progress as shown in tables: ``42%``, ``17 done``, or ``-``."""
     if t.progress.fraction is not None:
@@ -109,6 +136,9 @@ def tasks() -> None:
 )
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+@click.option(
+    "--full-uuid", is_flag=True, help="Show whole uuids (default: the first 8 characters)."
+)
 def list_(
     database_url: str | None,
     user: str | None,
@@ -116,8 +146,13 @@ def list_(
     statuses: tuple[str, ...],
     limit: int,
     as_json: bool,
+    full_uuid: bool,
 ) -> None:
-    """List tasks, newest first."""
+    """List tasks, newest first.
+
+    Uuids are shortened to 8 characters; ``show``, ``cancel`` and ``watch`` accept any
+    unique prefix.
+    """
     with _session(database_url, user, admin):
         found = resumable.list_tasks(status=list(statuses) or None, limit=limit)
     if as_json:
@@ -131,7 +166,7 @@ def list_(
     table.add_column("duration", justify="right")
     for t in found:
         table.add_row(
-            t.uuid,
+            t.uuid if full_uuid else t.uuid[:SHORT_UUID],
             t.task_name or t.name,
             _status(t),
             format_percent(t),
@@ -181,7 +216,7 @@ def show(
 ) -> None:
     """Show every field of one task."""
     with _session(database_url, user, admin):
-        t = resumable.get_task(task_uuid)
+        t = resumable.get_task(resolve_uuid(task_uuid))
     if as_json:
         click.echo(json.dumps({**_as_dict(t), "stack_trace": t.stack_trace}, sort_keys=True))
         return
@@ -227,7 +262,7 @@ def cancel(
 ) -> None:
     """Abort a task, or unsubscribe --user from a shared one; prints which."""
     with _session(database_url, user, admin):
-        click.echo(resumable.get_task(task_uuid).cancel(force=force))
+        click.echo(resumable.get_task(resolve_uuid(task_uuid)).cancel(force=force))
 
 
 @tasks.command()
@@ -274,7 +309,7 @@ def watch(
     Exits 0 when the task succeeds, 1 when it ends in any other status.
     """
     with _session(database_url, user, admin):
-        t = resumable.get_task(task_uuid)
+        t = resumable.get_task(resolve_uuid(task_uuid))
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),

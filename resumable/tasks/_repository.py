@@ -260,6 +260,18 @@ class TaskRepository:
                 return None
             return self._records(conn, [row])[0] if subscribers else _record(row, [])
 
+    def uuids_starting_with(self, prefix: str, limit: int = 10) -> list[str]:
+        """Up to ``limit`` task uuids beginning with ``prefix`` (command-line shorthand)."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = (
+            select(_t.uuid)
+            .where(_t.uuid.like(escaped + "%", escape="\\"))
+            .order_by(_t.uuid)
+            .limit(limit)
+        )
+        with translate_errors(self.url), self._db.auto.connect() as conn:
+            return [str(found) for found in conn.execute(query).scalars()]
+
     def status(self, task_uuid: str) -> tuple[TaskStatus, str | None] | None:
         """(status, abort reason) of a task, or None when it does not exist."""
         with translate_errors(self.url), self._db.auto.connect() as conn:

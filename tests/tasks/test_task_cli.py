@@ -135,3 +135,37 @@ def test_admin_needs_user(configure_tasks: Any, capsys: pytest.CaptureFixture[st
     configure_tasks()
     code, _, err = _run(capsys, "list", "--admin")
     assert code == 1 and "--user" in err
+
+
+def test_short_uuids_and_prefix_lookup(
+    configure_tasks: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = configure_tasks(executor="worker").database_url  # tasks stay pending here
+
+    @task(name="cli_prefix_task")
+    def parked() -> None:
+        pass
+
+    with resumable.acting_as("bob"):
+        mine = parked.schedule()
+    with resumable.acting_as("carol"):
+        hidden = parked.schedule()
+
+    code, out, _ = _run(capsys, "list", "--database-url", url, "--user", "bob")
+    assert code == 0
+    assert mine.uuid[:8] in out and mine.uuid not in out
+    code, out, _ = _run(capsys, "list", "--database-url", url, "--user", "bob", "--full-uuid")
+    assert mine.uuid in out
+
+    code, out, _ = _run(capsys, "show", "--database-url", url, "--user", "bob", mine.uuid[:8])
+    assert code == 0 and mine.uuid in out
+    # carol's task never matches bob's prefix lookups, even by its own prefix
+    code, _, err = _run(capsys, "show", "--database-url", url, "--user", "bob", hidden.uuid[:8])
+    assert code == 1 and "not found" in err
+    # the system sees both: a prefix shared by nothing, and one shared by everything
+    code, _, err = _run(capsys, "show", "--database-url", url, "zzzz")
+    assert code == 1 and "not found" in err
+    code, _, err = _run(capsys, "cancel", "--database-url", url, "")  # every uuid matches
+    assert code == 1 and "several tasks" in err
+    code, out, _ = _run(capsys, "cancel", "--database-url", url, "--user", "bob", mine.uuid[:8])
+    assert (code, out.strip()) == (0, "aborted")
