@@ -201,6 +201,20 @@ def current_settings() -> tuple[Settings, int]:
         return _settings, _generation
 
 
+def explicit_settings() -> Settings | None:
+    """The settings ``configure()`` set, or None when they come from the environment."""
+    with _lock:
+        return _settings
+
+
+def restore(settings: Settings | None) -> None:
+    """Put back what :func:`explicit_settings` returned (``resumable.testing`` uses it)."""
+    global _settings, _generation
+    with _lock:
+        _settings = settings
+        _generation += 1
+
+
 def reset() -> None:
     """Forget ``configure()``: the next use reads the environment again."""
     global _settings, _generation
