@@ -94,9 +94,7 @@ class TaskOptions:
         validate_text(self.task_key, "task_key")
         validate_text(self.task_name, "task_name")
         object.__setattr__(self, "timeout", validate_timeout(self.timeout))
-        object.__setattr__(
-            self, "kill_after", validate_timeout(self.kill_after, "kill_after")
-        )
+        object.__setattr__(self, "kill_after", validate_timeout(self.kill_after, "kill_after"))
 
 
 @dataclass(frozen=True)
