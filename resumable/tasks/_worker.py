@@ -179,7 +179,7 @@ class Worker:
     def _tend(self, pool: ProcessPool, services: _services.Services) -> None:
         """Notice children that ended, and hard-stop those that ignore an abort."""
         for child, exitcode in pool.collect():
-            self._after_child(services, child, exitcode)
+            self._after_child(services, child, f"its process exited with code {exitcode}")
         running = pool.running()
         if not running:
             return
@@ -205,17 +205,13 @@ class Worker:
                 services.signals.notify(child.key)
             log.warning("task killed task_uuid=%s reason=%s", child.key, reason)
 
-    def _after_child(
-        self, services: _services.Services, child: Child, exitcode: int | None
-    ) -> None:
+    def _after_child(self, services: _services.Services, child: Child, why: str) -> None:
         # A child that ended without its task ending (crash, OOM kill, os._exit) lost
         # the attempt: end it now instead of waiting for its lease to run out.
         seen = services.leases.watch([child.key]).get(child.key)
         if seen is None or seen.status not in (TaskStatus.IN_PROGRESS, TaskStatus.ABORTING):
             return
-        lost = services.leases.lose(
-            child.key, seen.attempt, f"its process exited with code {exitcode}"
-        )
+        lost = services.leases.lose(child.key, seen.attempt, why)
         if lost is not None:
             self._fence(services, lost)
 
@@ -264,9 +260,8 @@ class Worker:
             self._abort_remaining(pool, services)
         for child in pool.running():
             child.kill()
-        for child, exitcode in [(c, None) for c in pool.running()]:
             child.process.join(5)
-            self._after_child(services, child, exitcode)
+            self._after_child(services, child, "killed when its worker shut down")
         pool.kill_all()
         log.info("worker stopped worker_id=%s", self.worker_id)
 
