@@ -48,10 +48,21 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks: ratios against raw-driver baselines measured in the same run."""
+    """Benchmarks: ratios against raw-driver baselines measured in the same run.
+
+    ``nox -s bench`` runs every ``benchmarks/bench_*.py``; ``nox -s bench -- store tasks``
+    runs only those. Each script takes its own flags when run directly
+    (``python benchmarks/bench_workers.py --quick``).
+    """
     session.install("-e", ".[all]")
-    for script in sorted(Path("benchmarks").glob("bench_*.py")):
-        session.run("python", str(script), *session.posargs)
+    scripts = sorted(Path("benchmarks").glob("bench_*.py"))
+    if session.posargs:
+        unknown = set(session.posargs) - {s.stem.removeprefix("bench_") for s in scripts}
+        if unknown:
+            session.error(f"no benchmark named {', '.join(sorted(unknown))}")
+        scripts = [s for s in scripts if s.stem.removeprefix("bench_") in session.posargs]
+    for script in scripts:
+        session.run("python", str(script))
 
 
 @nox.session(python=PYTHON, name="tests-sqlalchemy14")
