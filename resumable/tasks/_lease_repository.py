@@ -22,7 +22,7 @@ from resumable.migrations.schema import tasks
 from resumable.tasks._leases import Reaping, lease_lapsed, reaping
 from resumable.tasks._models import TaskStatus
 from resumable.tasks._repository import _move_values
-from resumable.tasks._transitions import sources_of
+from resumable.tasks._transitions import ABORT_REASON_TIMEOUT, sources_of, status_after_abort
 
 _t = tasks.c
 _RUNNING = (TaskStatus.IN_PROGRESS.value, TaskStatus.ABORTING.value)
@@ -252,33 +252,26 @@ class LeaseRepository:
         now = now or utcnow()
         reason = watched.abort_reason
         with translate_errors(self.url), self._db.tx.begin() as conn:
+
+            def move(source: TaskStatus, target: TaskStatus, values: dict[str, Any]) -> bool:
+                return bool(
+                    conn.execute(
+                        update(tasks)
+                        .where(
+                            _t.uuid == watched.uuid,
+                            _t.status == source.value,
+                            _t.attempt == watched.attempt,
+                        )
+                        .values(_move_values(target, now, values))
+                    ).rowcount
+                )
+
             if watched.status is TaskStatus.IN_PROGRESS:
-                reason = "timeout"
-                moved = conn.execute(
-                    update(tasks)
-                    .where(
-                        _t.uuid == watched.uuid,
-                        _t.status == TaskStatus.IN_PROGRESS.value,
-                        _t.attempt == watched.attempt,
-                    )
-                    .values(_move_values(TaskStatus.ABORTING, now, {"abort_reason": reason}))
-                ).rowcount
-                if not moved:
+                reason = ABORT_REASON_TIMEOUT
+                if not move(TaskStatus.IN_PROGRESS, TaskStatus.ABORTING, {"abort_reason": reason}):
                     return False
-            target = TaskStatus.TIMED_OUT if reason == "timeout" else TaskStatus.ABORTED
-            count = conn.execute(
-                update(tasks)
-                .where(
-                    _t.uuid == watched.uuid,
-                    _t.status == TaskStatus.ABORTING.value,
-                    _t.attempt == watched.attempt,
-                )
-                .values(
-                    _move_values(
-                        target,
-                        now,
-                        {"error_message": message, "exception_type": "Killed", "worker_id": None},
-                    )
-                )
-            ).rowcount
-            return bool(count)
+            return move(
+                TaskStatus.ABORTING,
+                status_after_abort(reason, handler_failed=False),
+                {"error_message": message, "exception_type": "Killed", "worker_id": None},
+            )

@@ -436,38 +436,27 @@ def run_attempt(
     ``claimed``: the record of an attempt already claimed (IN_PROGRESS) by a worker.
     """
     with services.hold():
-        return _run_attempt(services, definition, task_uuid, args, kwargs, claimed)
-
-
-def _run_attempt(
-    services: Services,
-    definition: Definition,
-    task_uuid: str,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    claimed: TaskRecord | None,
-) -> TaskStatus | None:
-    attempt = Attempt(services, definition, task_uuid, record=claimed)
-    if not attempt.claim():
-        return None
-    ctx = attempt.prepare()
-    if definition.is_async:
-        return asyncio.run(_run_async_body(attempt, ctx, args, kwargs))
-    token = set_current(ctx)
-    try:
-        with running_as(attempt.actor()):
-            attempt.context = contextvars.copy_context()
-            try:
-                definition.fn(*args, **kwargs)
-            except Exception as exc:
-                return attempt.finish(exc)
-            except BaseException as exc:
-                # KeyboardInterrupt / SystemExit: record the failure, then let it go on.
-                attempt.finish(exc)
-                raise
-            return attempt.finish(None)
-    finally:
-        reset_current(token)
+        attempt = Attempt(services, definition, task_uuid, record=claimed)
+        if not attempt.claim():
+            return None
+        ctx = attempt.prepare()
+        if definition.is_async:
+            return asyncio.run(_run_async_body(attempt, ctx, args, kwargs))
+        token = set_current(ctx)
+        try:
+            with running_as(attempt.actor()):
+                attempt.context = contextvars.copy_context()
+                try:
+                    definition.fn(*args, **kwargs)
+                except Exception as exc:
+                    return attempt.finish(exc)
+                except BaseException as exc:
+                    # KeyboardInterrupt / SystemExit: record the failure, then let it go on.
+                    attempt.finish(exc)
+                    raise
+                return attempt.finish(None)
+        finally:
+            reset_current(token)
 
 
 async def run_attempt_async(
