@@ -55,6 +55,10 @@ def _events(directory: Path, module: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _items_done(directory: Path, module: str) -> int:
+    return sum(1 for e in _events(directory, module) if e["kind"] == "item")
+
+
 def _task_module(tmp_path: Path, source: str = COUNTER) -> tuple[str, object]:
     name = write_module(tmp_path, source)
     return name, importlib.import_module(name)
@@ -82,7 +86,7 @@ def test_sigkilled_worker_task_retried_elsewhere_from_checkpoint(
     first = WorkerProcess(tmp_path, schedule_to_workers, name, lease=2.0, heartbeat=0.5)
     workers.append(first)
     task = module.count.schedule(40, 0.05, options=TaskOptions(task_key="k"))  # type: ignore[attr-defined]
-    assert eventually(lambda: len([e for e in _events(tmp_path, name) if e["kind"] == "item"]) >= 5)
+    assert eventually(lambda: _items_done(tmp_path, name) >= 5)
     first.signal_group(signal.SIGKILL)
     killed_at = time.time()
     first.process.wait(10)
@@ -111,7 +115,7 @@ def test_paused_worker_cannot_write_after_losing_its_lease(
     paused = WorkerProcess(tmp_path, schedule_to_workers, name, lease=2.0, heartbeat=0.5)
     workers.append(paused)
     task = module.count.schedule(30, 0.1, options=TaskOptions(task_key="p"))  # type: ignore[attr-defined]
-    assert eventually(lambda: len([e for e in _events(tmp_path, name) if e["kind"] == "item"]) >= 3)
+    assert eventually(lambda: _items_done(tmp_path, name) >= 3)
     paused.signal_group(signal.SIGSTOP)
     other = WorkerProcess(tmp_path, schedule_to_workers, name, lease=2.0, heartbeat=0.5)
     workers.append(other)
@@ -257,7 +261,7 @@ def test_sigkill_of_the_worker_alone_takes_its_children_down(
     first = WorkerProcess(tmp_path, schedule_to_workers, name, lease=2.0, heartbeat=0.5)
     workers.append(first)
     task = module.count.schedule(40, 0.05, options=TaskOptions(task_key="alone"))  # type: ignore[attr-defined]
-    assert eventually(lambda: len([e for e in _events(tmp_path, name) if e["kind"] == "item"]) >= 5)
+    assert eventually(lambda: _items_done(tmp_path, name) >= 5)
     os.kill(first.process.pid, signal.SIGKILL)
     first.process.wait(10)
     workers.append(WorkerProcess(tmp_path, schedule_to_workers, name, lease=2.0, heartbeat=0.5))
