@@ -17,11 +17,17 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from resumable._errors import InvalidKeyError, InvalidValueError, ValueTooLargeError
 
 MAX_KEY_LENGTH = 512
+#: Deepest nesting of lists and dicts a value may have (``[[1]]`` is 2 deep). Far below
+#: Python's default recursion limit (1000), so code that walks a stored value recursively
+#: (json, copy, pprint, the user's own) has room to spare from any reasonable call depth.
+MAX_DEPTH = 100
 DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
 
 _encoder = json.JSONEncoder(
@@ -69,6 +75,7 @@ def _is_unicode_text(text: str) -> bool:
     return True
 
 
+_T = TypeVar("_T")
 _TOP = "top level"
 _LEAVES = frozenset({str, int, bool})
 # Inside a list or dict, None is JSON null: ordinary data (API answers are full of it).
@@ -77,35 +84,50 @@ _INNER_LEAVES = frozenset({str, int, bool, type(None)})
 
 def _storable(value: object) -> bool:
     """Fast check of the common case: plain str/int/bool/finite float, list and dict,
-    with None (JSON null) allowed below the top level.
+    with None (JSON null) allowed below the top level, at most ``MAX_DEPTH`` deep.
 
-    Exact type tests, no paths built: a checkpoint write spends most of its validation
-    time here. Anything else (subclasses, bad values) falls through to the slow walk in
-    :func:`_check_value`, which accepts subclasses and names the offending path.
+    Exact type tests, no paths built, and an explicit stack instead of recursion (the
+    caller's call depth does not matter): a checkpoint write spends most of its
+    validation time here. Anything else (subclasses, bad values, too deep) falls through
+    to the slow walk in :func:`_check_value`, which names the offending path.
     """
     kind = type(value)
     if kind in _LEAVES:
         return True
     if kind is float:
         return math.isfinite(value)  # type: ignore[arg-type]
-    if kind is dict:
-        for name, item in value.items():  # type: ignore[attr-defined]
-            if type(name) is not str:
+    if kind is not dict and kind is not list:
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return False
+        if type(node) is dict:
+            for name in node:
+                if type(name) is not str:
+                    return False
+            items = node.values()
+        else:
+            items = node
+        for item in items:
+            kind = type(item)
+            if kind in _INNER_LEAVES:
+                continue
+            if kind is float:
+                if not math.isfinite(item):
+                    return False
+            elif kind is dict or kind is list:
+                stack.append((item, depth + 1))
+            else:
                 return False
-            if type(item) not in _INNER_LEAVES and not _storable(item):
-                return False
-        return True
-    if kind is list:
-        # A plain loop, not all(...): the generator costs more than the check itself.
-        for item in value:  # type: ignore[attr-defined]  # noqa: SIM110
-            if type(item) not in _INNER_LEAVES and not _storable(item):
-                return False
-        return True
-    return False
+    return True
 
 
-def _check_value(value: object, key: str | None, path: str) -> None:
-    # An explicit walk, because json.dumps accepts things that do not round-trip.
+def _check_value(value: object, key: str | None, path: str, depth: int = 0) -> None:
+    # An explicit walk, because json.dumps accepts things that do not round-trip. Its
+    # recursion is bounded by MAX_DEPTH, and encode_value moves it to a fresh thread
+    # when the caller's own stack is too deep for that.
     if value is None and path != _TOP:
         return
     if isinstance(value, str):
@@ -121,9 +143,15 @@ def _check_value(value: object, key: str | None, path: str) -> None:
                 key,
             )
         return
+    if isinstance(value, (list, dict)) and depth >= MAX_DEPTH:
+        raise InvalidValueError(
+            f"value for key {key!r} is nested more than {MAX_DEPTH} levels deep "
+            f"(at {path[:80]}...); the limit is {MAX_DEPTH}",
+            key,
+        )
     if isinstance(value, list):
         for index, item in enumerate(value):
-            _check_value(item, key, f"{path}[{index}]")
+            _check_value(item, key, f"{path}[{index}]" if path != _TOP else f"[{index}]", depth + 1)
         return
     if isinstance(value, dict):
         for name, item in value.items():
@@ -133,7 +161,8 @@ def _check_value(value: object, key: str | None, path: str) -> None:
                     f"{name!r}; JSON object keys must be str",
                     key,
                 )
-            _check_value(item, key, f"{path}[{name!r}]")
+            inner = f"{path}[{name!r}]" if path != _TOP else f"[{name!r}]"
+            _check_value(item, key, inner, depth + 1)
         return
     if value is None:
         raise InvalidValueError(
@@ -149,24 +178,43 @@ def _check_value(value: object, key: str | None, path: str) -> None:
     )
 
 
+def _with_fresh_stack(fn: Callable[[], _T]) -> _T:
+    """Run ``fn`` in a new thread, whose call stack starts empty.
+
+    The recursion limit counts frames per thread, and json's C encoder and decoder
+    recurse once per nesting level: called from deep inside a caller's own recursion,
+    they can fail on a value well within MAX_DEPTH. Only that rare case pays for a thread.
+    """
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, fn()))
+        except BaseException as exc:  # handed back to the caller's thread as it is
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, name="resumable-json")
+    thread.start()
+    thread.join()
+    ok, result = outcome[0]
+    if not ok:
+        raise result
+    return result  # type: ignore[no-any-return]
+
+
 def encode_value(value: Any, key: str | None, max_bytes: int) -> str:
     """Validate ``value`` and return its canonical JSON text.
 
     Raises:
-        InvalidValueError: the value is not storable JSON.
+        InvalidValueError: the value is not storable JSON, or is nested more than
+            ``MAX_DEPTH`` levels deep.
         ValueTooLargeError: the UTF-8 encoding is longer than ``max_bytes``.
     """
     try:
-        if not _storable(value):
-            _check_value(value, key, _TOP)
+        text = _validated_json(value, key)
     except RecursionError:
-        raise InvalidValueError(
-            f"value for key {key!r} is nested too deeply to be stored", key
-        ) from None
-    try:
-        text = _encoder.encode(value)
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise InvalidValueError(f"value for key {key!r} is not JSON: {exc}", key) from exc
+        # Not the value (it is at most MAX_DEPTH deep once validated): the caller's stack.
+        text = _with_fresh_stack(lambda: _validated_json(value, key))
     if text.isascii():
         size = len(text)
     else:
@@ -189,6 +237,22 @@ def encode_value(value: Any, key: str | None, max_bytes: int) -> str:
     return text
 
 
+def _validated_json(value: Any, key: str | None) -> str:
+    if not _storable(value):
+        _check_value(value, key, _TOP)
+    try:
+        return _encoder.encode(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidValueError(f"value for key {key!r} is not JSON: {exc}", key) from exc
+
+
 def decode_value(text: str) -> Any:
-    """Inverse of :func:`encode_value`."""
-    return json.loads(text)
+    """Inverse of :func:`encode_value`.
+
+    Works from any call depth, and for values stored before the depth limit existed
+    (up to Python's recursion limit deep).
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        return _with_fresh_stack(lambda: json.loads(text))
