@@ -16,7 +16,7 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from resumable._errors import ConfigurationError
+from resumable._errors import ConfigurationError, StaleAttemptError
 from resumable.jobs import _observability as obs
 from resumable.jobs._cancel import cancel_quietly, is_cancel_trigger, is_final_failure
 from resumable.jobs._decision import (
@@ -29,6 +29,7 @@ from resumable.jobs._decision import (
     intent,
     question_for,
 )
+from resumable.jobs._orphans import settle_stale_submission
 from resumable.jobs._store_access import (
     KeyValueStore,
     read_record,
@@ -367,9 +368,11 @@ def _carry_out(
     context: Mapping[str, Any],
 ) -> Any:
     key = job.external_id_key
+    fence_checked = False
     if action.new_token or record is None or (action.submits and record.token is None):
         record = intent(_new_token())
         write_record(store, key, record)  # the intent: before submit_job, always
+        fence_checked = True  # a fenced write: a stale attempt stops here
     job._resumable_token = record.token
     if action is Action.ALREADY_SUCCEEDED:
         if not record.succeeded:
@@ -381,6 +384,11 @@ def _carry_out(
         record = record.with_external_id(found_id)
         write_record(store, key, record, mirror_id=True)
         return _poll_and_finish(job, store, record, context)
+    if not fence_checked:
+        # Resubmitting with the same token after find_job (which may have been slow, or
+        # this process paused in it): rewrite the intent, a fenced write, so an attempt
+        # fenced off meanwhile stops before submitting instead of after.
+        write_record(store, key, record)
     return _submit_and_finish(job, store, record, context)
 
 
@@ -410,7 +418,14 @@ def _submit_and_finish(
     else:
         record = record.with_external_id(external_id)
         if store is not None:
-            write_record(store, job.external_id_key, record, mirror_id=True)
+            try:
+                write_record(store, job.external_id_key, record, mirror_id=True)
+            except StaleAttemptError as exc:
+                # A newer attempt took over while this one was paused: the job just
+                # submitted is either adopted by it or an orphan to cancel.
+                findable = type(job).find_job is not ResumableJobMixin.find_job
+                settle_stale_submission(job, store, record, context, exc, findable=findable)
+                raise
             obs.event(
                 logging.DEBUG,
                 "persisted external id",

@@ -31,6 +31,11 @@ ALREADY_SUCCEEDED = "resumable_job.already_succeeded"
 TERMINAL_RESUBMIT = "resumable_job.terminal_resubmit"
 RECOVER_BY_TOKEN = "resumable_job.recover_by_token"
 RESUBMIT_WITH_SAME_TOKEN = "resumable_job.resubmit_with_same_token"
+# What a stale (fenced-off) attempt did with the job it submitted (see _orphans.py).
+ORPHAN_CANCELLED = "resumable_job.orphan_cancelled"
+ORPHAN_ADOPTED = "resumable_job.orphan_adopted"
+ORPHAN_LEFT = "resumable_job.orphan_left_for_find_job"
+STALE_SPAN_NAME = "resumable_job.stale_attempt"
 
 METRIC_OF_ACTION = {
     Action.FRESH_SUBMIT: FRESH_SUBMIT,
@@ -49,6 +54,9 @@ _DESCRIPTIONS = {
     TERMINAL_RESUBMIT: "Jobs resubmitted because the recorded job ended without success",
     RECOVER_BY_TOKEN: "Jobs recovered through find_job(token) after a crash inside submit",
     RESUBMIT_WITH_SAME_TOKEN: "Jobs resubmitted with the same idempotency token",
+    ORPHAN_CANCELLED: "Jobs a fenced-off attempt submitted and cancelled (another job won)",
+    ORPHAN_ADOPTED: "Jobs a fenced-off attempt submitted that a newer attempt adopted",
+    ORPHAN_LEFT: "Jobs a fenced-off attempt submitted and left for find_job to adopt",
 }
 
 # The API's proxy meter hands out instruments that start recording once an SDK meter
@@ -71,6 +79,16 @@ def decision_span(operator: str, external_id_key: str) -> Iterator[trace.Span]:
     with _tracer.start_as_current_span(SPAN_NAME) as span:
         span.set_attribute("operator", operator)
         span.set_attribute("resumable.external_id_key", external_id_key)
+        yield span
+
+
+@contextmanager
+def stale_span(operator: str, external_id_key: str, external_id: Any) -> Iterator[trace.Span]:
+    """The ``resumable_job.stale_attempt`` span around settling a stale attempt's job."""
+    with _tracer.start_as_current_span(STALE_SPAN_NAME) as span:
+        span.set_attribute("operator", operator)
+        span.set_attribute("resumable.external_id_key", external_id_key)
+        span.set_attribute("resumable.external_id", str(external_id))
         yield span
 
 

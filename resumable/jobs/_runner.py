@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from resumable._errors import ConfigurationError
+from resumable._errors import ConfigurationError, StaleAttemptError
 from resumable.jobs._mixin import ResumableJobMixin
 from resumable.jobs._observability import event
 from resumable.store import TaskStateStore
@@ -69,6 +69,8 @@ def run_job(
 
     Raises:
         ConfigurationError: An argument is invalid; nothing is run or written.
+        StaleAttemptError: Another runner started a newer attempt on the same scope and
+            owns the run now; never retried.
         Exception: Whatever the last try raised.
     """
     _validate(job, store, retries, retry_delay, context)
@@ -79,6 +81,10 @@ def run_job(
         try_context = {**base, "task_state_store": fenced, "try_number": try_number}
         try:
             return job.execute_resumable(try_context)
+        except StaleAttemptError:
+            # A newer attempt (another process) owns the run now; retrying would start
+            # yet another attempt and fence that one off in turn.
+            raise
         except Exception as exc:
             if try_number > retries:
                 raise

@@ -148,3 +148,35 @@ def test_log_lines_carry_key_value_context(
     assert "external_id='job-1'" in line
     assert "status='RUNNING'" in line
     assert "operator='DictJob'" in line
+
+
+def _b_runs_inside(job_class: type[DictJob], state: TaskStateStore) -> Any:
+    """A hook: runner B runs to completion inside A's submit_job (A paused that long)."""
+
+    def hook(job: DictJob, value: Any) -> None:
+        with contextlib.suppress(Exception):
+            run_job(job_class(job.system), store=state)
+
+    return hook
+
+
+@pytest.mark.parametrize(
+    ("job_class", "where", "metric"),
+    [
+        (DictJob, "after_submit", "resumable_job.orphan_cancelled"),
+        (FindableDictJob, "after_submit", "resumable_job.orphan_adopted"),
+    ],
+)
+def test_stale_attempt_names_what_it_did_with_its_job(
+    state: TaskStateStore, job_class: type[DictJob], where: str, metric: str
+) -> None:
+    a = job_class(DictSystem(), **{where: _b_runs_inside(job_class, state)})
+    _, delta = decisions_and_metrics(a, state)
+    assert delta.get(metric) == 1, delta
+    stale = [
+        s
+        for s in _exporter.get_finished_spans()  # this run's: the helper clears first
+        if s.name == "resumable_job.stale_attempt"
+    ]
+    assert [event.name for span in stale for event in span.events] == [metric]
+    assert dict(stale[0].attributes or {})["resumable.orphan_outcome"] == metric
