@@ -11,17 +11,40 @@ batches, never blocking the server for long) to delete them. Keeping no separate
 index is deliberate: an unfenced write is then a single native command (``HSET`` of one
 or many fields, ``HDEL``, ``DEL``), atomic by itself and as fast as the raw driver.
 Fenced writes are one Lua script (attempt check + write), equally atomic, one round trip.
+
+Outages: every command goes through redis-py's own retry support (:class:`_DeadlineRetry`):
+connection errors and timeouts are retried with exponential backoff and jitter for up to
+``retry_seconds`` (``?retry_seconds=`` on the URL, default 5), long enough to ride out a
+restart or a failover. Every command this backend sends is safe to repeat after a failure
+that may or may not have reached the server (a lost reply):
+
+- reads (``PING HGET HGETALL GET SCAN TIME``, ``CONFIG GET``) change nothing;
+- ``HSET`` writes complete entries, their expiry computed before the first try, so a
+  repeat writes the same bytes; ``HDEL`` and ``DEL`` of a missing field or key are no-ops;
+- the fenced script checks the attempt and writes in one atomic step: repeating it
+  rewrites the same entries, or, when a newer attempt started in between, refuses with
+  ``StaleAttemptError``, which is the truth by then;
+- the purge script deletes only entries still expired when it runs: a repeat deletes
+  nothing the first run did not (it may under-count what the first run removed);
+- ``INCR`` of the attempt counter is the one non-idempotent command. A repeat after a lost
+  reply skips a number: attempt numbers stay unique and strictly increasing, and the
+  skipped one has no handle, so fencing holds (a newer attempt still fences every older
+  one). It never hands out a number twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import math
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from resumable._errors import StaleAttemptError, StoreUnavailableError
 from resumable.store._backend import Item, Scope
+from resumable.store._durability import Persistence, enforce, parse_flag, redis_persistence
 
 # KEYS[1] scope hash, KEYS[2] attempt counter; ARGV[1] the handle's attempt, then
 # ARGV[2] the operation: "set" (name, entry pairs follow), "del" (one name), "clear".
@@ -74,10 +97,60 @@ def _split(raw: str) -> tuple[int, str]:
     return int(expires), value
 
 
+DEFAULT_RETRY_SECONDS = 5.0
+# Backoff between tries: 50 ms doubling up to 500 ms, each with "equal jitter" (half
+# fixed, half random) so that many clients reconnecting after a restart spread out.
+_BACKOFF_BASE = 0.05
+_BACKOFF_CAP = 0.5
+
+
+@functools.cache
+def _retry_class() -> Any:
+    from redis.retry import Retry
+
+    class _DeadlineRetry(Retry):  # type: ignore[misc]
+        """redis-py's Retry, bounded by time instead of by a count of tries.
+
+        redis-py calls ``fail`` after every failed try, before it backs off; raising
+        there ends the loop with the error itself. Each call gets its own deadline, so
+        concurrent commands (each on its own connection) never share one.
+        """
+
+        def __init__(self, seconds: float) -> None:
+            from redis.backoff import EqualJitterBackoff
+
+            super().__init__(EqualJitterBackoff(cap=_BACKOFF_CAP, base=_BACKOFF_BASE), -1)
+            self.seconds = seconds
+
+        def call_with_retry(self, do: Callable[[], Any], fail: Any, *args: Any, **kw: Any) -> Any:
+            deadline = time.monotonic() + self.seconds
+
+            def fail_or_give_up(error: Exception, *rest: Any) -> None:
+                fail(error, *rest)  # redis-py's own handler: drops the broken connection
+                if time.monotonic() >= deadline:
+                    raise error
+
+            return super().call_with_retry(do, fail_or_give_up, *args, **kw)
+
+    return _DeadlineRetry
+
+
+def _retry_seconds(text: str, masked: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not math.isfinite(seconds) or seconds < 0:
+        raise StoreUnavailableError(
+            f"{masked}: retry_seconds must be a number of seconds >= 0, got {text!r}", masked
+        )
+    return seconds
+
+
 class RedisBackend:
     """A :class:`~resumable.store._backend.Backend` on Redis (redis-py)."""
 
-    def __init__(self, url: str, masked: str) -> None:
+    def __init__(self, url: str, masked: str, *, require_durable: bool | None = None) -> None:
         try:
             import redis
         except ModuleNotFoundError as exc:
@@ -90,18 +163,33 @@ class RedisBackend:
         parts = urlsplit(url)
         query = parse_qs(parts.query)
         self._prefix = query.pop("prefix", ["resumable:"])[0]
+        self.retry_seconds = _retry_seconds(
+            query.pop("retry_seconds", [str(DEFAULT_RETRY_SECONDS)])[0], masked
+        )
+        from_url = parse_flag(query.pop("require_durable", [None])[0], masked)
+        self.require_durable = from_url if require_durable is None else require_durable
         rest = "&".join(f"{k}={v}" for k, values in query.items() for v in values)
         plain_url = urlunsplit(parts._replace(query=rest))
         self._client: Any = redis.Redis.from_url(
             plain_url,
             decode_responses=True,
-            socket_connect_timeout=10,
+            # A restart refuses connections at once; a failover may leave a dead address
+            # for a while: a try waits at most this long before the next one.
+            socket_connect_timeout=min(5.0, max(self.retry_seconds, 1.0)),
             socket_timeout=30,
             health_check_interval=30,
+            retry=_retry_class()(self.retry_seconds),
+            retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
         )
         self._fenced = self._client.register_script(_FENCED)
         self._purge = self._client.register_script(_PURGE)
         self._call(self._client.ping)
+        if self.require_durable is not False:
+            enforce(masked, self.persistence(), self.require_durable)
+
+    def persistence(self) -> Persistence:
+        """What the server keeps on disk (``CONFIG GET``, where the server allows it)."""
+        return redis_persistence(self._client)
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -191,6 +279,11 @@ class RedisBackend:
                 total += int(self._call(self._eval, self._purge, list(hashes), [cutoff]))
             if int(cursor) == 0:
                 return total
+
+    def server_time(self) -> tuple[int, int]:
+        """The server's clock (``TIME``): seconds and microseconds since the epoch."""
+        seconds, micros = self._call(self._client.time)
+        return int(seconds), int(micros)
 
     def close(self) -> None:
         self._client.close()

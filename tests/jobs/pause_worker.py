@@ -9,7 +9,9 @@ and exits 1. MODE is where the runner stops itself, after writing ``paused-<pid>
 - ``pause_before_accept``: inside ``submit_job``, before the system accepts the job;
 - ``pause_after_accept``: inside ``submit_job``, after it accepted, before returning;
 - ``pause_in_find``: inside ``find_job``, with its (soon stale) answer in hand;
-- ``die_before_accept``: SIGKILLs itself inside ``submit_job`` before the system accepts.
+- ``die_before_accept``: SIGKILLs itself inside ``submit_job`` before the system accepts;
+- ``checkpoint``: nowhere, but writes a checkpoint every 20 ms while it polls (and
+  counts them in ``checkpoints-<pid>``).
 """
 
 from __future__ import annotations
@@ -64,9 +66,14 @@ class PausingJob(ResumableJobMixin):
 
     def poll_until_complete(self, external_id: Any, context: Any) -> Any:
         (self.system.root / f"polling-{os.getpid()}").write_text(str(external_id))
+        written = 0
         while not self.system.released():
             if self.get_job_status(external_id, context) != "RUNNING":
                 break
+            if self.mode == "checkpoint":
+                written += 1
+                context["task_state_store"].set("progress", {"polls": written})
+                (self.system.root / f"checkpoints-{os.getpid()}").write_text(str(written))
             time.sleep(0.02)
         if self.get_job_status(external_id, context) == "RUNNING":
             self.system.finish(external_id)
