@@ -9,6 +9,8 @@ also from the builtin a caller would naturally catch::
     ├── InvalidKeyError(ValueError)          key / namespace / scope key malformed
     ├── StaleAttemptError                    write through a fenced-off (older) attempt
     ├── StoreUnavailableError(ConnectionError)  backend unreachable / URL unusable
+    │   └── StoreNotDurableError             open_store(require_durable=True) on a
+    │                                        server that keeps nothing on disk
     ├── ConfigurationError(ValueError)       bad configure() / decorator options
     ├── TaskNotFoundError(LookupError)       unknown task, or one the user may not see
     ├── PermissionDeniedError(PermissionError)  user may see the task but not do this
@@ -16,6 +18,9 @@ also from the builtin a caller would naturally catch::
     ├── TaskFinishedError                    cancel of a task that already ended
     ├── TaskTimeoutError(TimeoutError)       Task.wait() ran out of time
     └── NotInTaskError(RuntimeError)         get_context() outside a running task
+
+One warning goes beside them: :class:`StoreNotDurableWarning` (a ``UserWarning``), given
+once per store URL and process when a Redis server keeps nothing on disk.
 
 Errors carry their context as attributes (``key``, ``url``, ``task_uuid``) and survive
 pickling (they cross process boundaries in the worker and Celery executors), which is
@@ -121,6 +126,26 @@ class StoreUnavailableError(ResumableError, ConnectionError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class StoreNotDurableError(StoreUnavailableError):
+    """The store's server would lose its data on a restart, and durability was required.
+
+    Raised by ``open_store(..., require_durable=True)`` (or ``?require_durable=true`` on
+    the URL) when the server's persistence is off or cannot be checked.
+
+    Attributes:
+        url: The store URL with any password masked.
+    """
+
+
+class StoreNotDurableWarning(UserWarning):
+    """The store's server keeps nothing on disk: a restart loses every checkpoint.
+
+    Given once per store URL and process. Pass ``require_durable=False`` to
+    ``open_store`` (or ``?require_durable=false``) to acknowledge a store that is
+    meant to be volatile, or ``True`` to make it an error.
+    """
 
 
 class ConfigurationError(ResumableError, ValueError):

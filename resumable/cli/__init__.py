@@ -7,15 +7,35 @@ stderr and never a traceback; that is enforced here, once, in :func:`main`.
 from __future__ import annotations
 
 import sys
+import warnings
+from typing import Any
 
 import click
 
-from resumable._errors import ResumableError
+from resumable._errors import ResumableError, StoreNotDurableWarning
 from resumable.cli._app import cli
+
+
+def _show_warning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    # resumable's own warnings are for the person at the shell: one plain line each,
+    # without the source location Python adds.
+    if issubclass(category, StoreNotDurableWarning):
+        click.echo(f"Warning: {message}", err=True)
+    else:
+        _default_show(message, category, *args, **kwargs)
+
+
+_default_show = warnings.showwarning
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return (and, as a script, exit with) its exit code."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         cli.main(args=argv, prog_name="resumable", standalone_mode=False)
     except click.exceptions.Exit as done:

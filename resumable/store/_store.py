@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from resumable._db.engine import embedded_database_path, mask_url
 from resumable._db.types import utcnow
-from resumable._errors import InvalidValueError, StoreUnavailableError
+from resumable._errors import InvalidValueError, StoreNotDurableError, StoreUnavailableError
 from resumable.store._backend import Backend, Scope
 from resumable.store._retention import (
     DEFAULT_RETENTION,
@@ -33,13 +33,19 @@ def default_store_url() -> str:
     return f"sqlite:///{embedded_database_path() / 'state.db'}"
 
 
-def _open_backend(url: str) -> Backend:
+def _open_backend(url: str, require_durable: bool | None = None) -> Backend:
     masked = mask_url(url)
     scheme = urlsplit(url).scheme.lower()
     base = scheme.split("+", 1)[0]
     if base == "memory":
         from resumable.store._memory import MemoryBackend
 
+        if require_durable:
+            raise StoreNotDurableError(
+                f"store {masked} lives in this process only: nothing survives its exit "
+                "(require_durable=True needs SQLite, PostgreSQL or a persistent Redis)",
+                masked,
+            )
         name = url.split("://", 1)[1] if "://" in url else ""
         return MemoryBackend(masked, name.strip("/"))
     if base in ("sqlite", "postgresql", "postgres"):
@@ -49,7 +55,7 @@ def _open_backend(url: str) -> Backend:
     if base in ("redis", "rediss"):
         from resumable.store._redis import RedisBackend
 
-        return RedisBackend(url, masked)
+        return RedisBackend(url, masked, require_durable=require_durable)
     raise StoreUnavailableError(f"unsupported store URL {masked!r}: use one of {_SCHEMES}", masked)
 
 
@@ -119,21 +125,32 @@ def open_store(
     *,
     max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
     default_retention: timedelta | _NeverExpire | None = DEFAULT_RETENTION,
+    require_durable: bool | None = None,
 ) -> Store:
     """Open a checkpoint store by URL.
 
     Args:
         url: ``memory://``, ``sqlite:///relative.db``, ``sqlite:////abs/path.db``,
             ``postgresql://…`` (``?schema=NAME`` to use a schema), ``redis://host:port/db``
-            (``?prefix=P`` for the key prefix). None: ``RESUMABLE_STORE_URL``, else the
-            embedded SQLite file in the user data directory.
+            (``?prefix=P`` for the key prefix, ``?retry_seconds=S`` for how long
+            connection errors and timeouts are retried, default 5). None:
+            ``RESUMABLE_STORE_URL``, else the embedded SQLite file in the user data
+            directory.
         max_value_bytes: Largest encoded value accepted (default 1 MiB).
         default_retention: How long keys live when ``set`` gets no ``retention``
             (default 30 days; None or ``NEVER_EXPIRE``: forever).
+        require_durable: What to do when the server would lose the data on a restart
+            (a Redis with neither AOF nor snapshots, ``memory://``). None (default):
+            warn once with :class:`~resumable.StoreNotDurableWarning` (Redis only);
+            True: raise :class:`~resumable.StoreNotDurableError` unless Redis logs
+            every write (AOF); False: the store is meant to be volatile, do not check.
+            Also settable as ``?require_durable=true|false`` on a Redis URL; this
+            argument wins.
 
     Raises:
         StoreUnavailableError: unknown scheme, missing driver, unreachable server.
-        InvalidValueError: bad ``max_value_bytes`` or ``default_retention``.
+        StoreNotDurableError: ``require_durable=True`` and the store is not durable.
+        InvalidValueError: bad ``max_value_bytes``, ``default_retention`` or ``require_durable``.
     """
     if (
         isinstance(max_value_bytes, bool)
@@ -144,5 +161,9 @@ def open_store(
     retention = validate_retention(default_retention)
     if url is not None and not isinstance(url, str):
         raise StoreUnavailableError(f"store URL must be a str, got {type(url).__name__}")
-    backend = _open_backend(url or default_store_url())
+    if require_durable is not None and not isinstance(require_durable, bool):
+        raise InvalidValueError(
+            f"require_durable must be True, False or None, got {require_durable!r}"
+        )
+    backend = _open_backend(url or default_store_url(), require_durable)
     return Store(backend, max_value_bytes=max_value_bytes, default_retention=retention)

@@ -20,7 +20,7 @@ import sqlalchemy
 
 import resumable
 from resumable._db.engine import open_database
-from tests.conftest import POSTGRES_URL, REDIS_URL, make_url, require_server
+from tests.conftest import POSTGRES_URL, REDIS_URL, VOLATILE, make_url, require_server
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def _cleanup(client: object, prefix: str) -> None:
 def test_redis_layout_is_as_documented(redis_client: object) -> None:
     prefix = f"doc-{uuid.uuid4().hex[:8]}:"
     try:
-        with resumable.open_store(f"{REDIS_URL}?prefix={prefix}") as store:
+        with resumable.open_store(f"{REDIS_URL}?prefix={prefix}&{VOLATILE}") as store:
             ts = store.scope("a:b", "run")
             ts.set("forever", {"x": 1}, retention=resumable.NEVER_EXPIRE)
             ts.new_attempt()
@@ -59,8 +59,8 @@ def test_redis_purge_stays_inside_its_prefix(redis_client: object) -> None:
     mine, other = f"p*[{token}]?:", f"p-{token}:"
     try:
         with (
-            resumable.open_store(f"{REDIS_URL}?prefix={mine}") as store,
-            resumable.open_store(f"{REDIS_URL}?prefix={other}") as neighbour,
+            resumable.open_store(f"{REDIS_URL}?prefix={mine}&{VOLATILE}") as store,
+            resumable.open_store(f"{REDIS_URL}?prefix={other}&{VOLATILE}") as neighbour,
         ):
             for opened in (store, neighbour):
                 ts = opened.scope("ns", "run")
@@ -173,7 +173,9 @@ def test_redis_store_survives_its_connection_being_killed(redis_client: object) 
     prefix = f"kill-{uuid.uuid4().hex[:8]}:"
     name = prefix.rstrip(":")
     try:
-        with resumable.open_store(f"{REDIS_URL}?prefix={prefix}&client_name={name}") as store:
+        with resumable.open_store(
+            f"{REDIS_URL}?prefix={prefix}&client_name={name}&{VOLATILE}"
+        ) as store:
             ts = store.scope("ns", "run")
             ts.set("k", 1)
             fenced = ts.new_attempt()
