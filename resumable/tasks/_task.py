@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+
+import attrs
 
 from resumable._db.types import utcnow
 from resumable.tasks._models import Progress, TaskRecord, TaskScope, TaskStatus
@@ -27,7 +28,7 @@ def progress_of(record: TaskRecord, now: datetime | None = None) -> Progress:
     )
 
 
-@dataclass
+@attrs.define(kw_only=True)
 class Task:
     """A snapshot of one task. ``refresh()`` reloads it; ``wait()`` and ``cancel()``
     act on it. All three act as the current user (see ``acting_as``).
@@ -75,7 +76,7 @@ class Task:
     timeout: float | None = None
     timeout_unenforceable: bool = False
     retries: int = 0
-    abortable: bool = field(default=False, repr=False)
+    abortable: bool = attrs.field(default=False, repr=False)
 
     @classmethod
     def from_record(cls, record: TaskRecord) -> Task:
@@ -124,8 +125,7 @@ class Task:
         """
         from resumable.tasks._api import get_task
 
-        fresh = get_task(self.uuid)
-        self.__dict__.update(fresh.__dict__)
+        self._take(get_task(self.uuid))
         return self
 
     def wait(self, timeout: float | None = None) -> Task:
@@ -137,9 +137,13 @@ class Task:
         """
         from resumable.tasks._api import wait_for_task
 
-        fresh = wait_for_task(self.uuid, timeout)
-        self.__dict__.update(fresh.__dict__)
+        self._take(wait_for_task(self.uuid, timeout))
         return self
+
+    def _take(self, fresh: Task) -> None:
+        # A snapshot is updated in place, so references users hold see the new state.
+        for field in attrs.fields(Task):
+            setattr(self, field.name, getattr(fresh, field.name))
 
     def cancel(self, force: bool = False) -> Literal["aborted", "unsubscribed"]:
         """Abort the task, or unsubscribe the current user from a shared one.
