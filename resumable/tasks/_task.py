@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from resumable._db.types import utcnow
+from resumable.tasks import _operations
 from resumable.tasks._models import Progress, TaskRecord, TaskScope, TaskStatus
 from resumable.tasks._transitions import is_terminal
 
@@ -122,9 +123,7 @@ class Task:
         Raises:
             TaskNotFoundError: the task is gone or the current user may not see it.
         """
-        from resumable.tasks._api import get_task
-
-        fresh = get_task(self.uuid)
+        fresh = Task.from_record(_operations.visible(self.uuid))
         self.__dict__.update(fresh.__dict__)
         return self
 
@@ -135,9 +134,7 @@ class Task:
             TaskTimeoutError: still not terminal after ``timeout`` seconds.
             TaskNotFoundError: the current user may not see the task.
         """
-        from resumable.tasks._api import wait_for_task
-
-        fresh = wait_for_task(self.uuid, timeout)
+        fresh = Task.from_record(_operations.wait_for(self.uuid, timeout))
         self.__dict__.update(fresh.__dict__)
         return self
 
@@ -153,6 +150,4 @@ class Task:
             TaskFinishedError: the task already ended.
             TaskNotFoundError: the current user may not see the task.
         """
-        from resumable.tasks._api import cancel_task
-
-        return cancel_task(self.uuid, force=force)
+        return _operations.cancel(self.uuid, force=force)
