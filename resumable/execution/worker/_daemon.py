@@ -21,9 +21,10 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 from types import FrameType
+
+import attrs
 
 from resumable import _config
 from resumable._db.types import utcnow
@@ -58,7 +59,7 @@ WARM_MODULES = (
 )
 
 
-@dataclass(frozen=True)
+@attrs.frozen(kw_only=True)
 class WorkerOptions:
     """How one ``resumable worker`` behaves.
 
@@ -80,7 +81,7 @@ class WorkerOptions:
     retention_days: float = 90.0
     max_rows_per_run: int = 10_000
 
-    def __post_init__(self) -> None:
+    def __attrs_post_init__(self) -> None:
         if (
             isinstance(self.concurrency, bool)
             or not isinstance(self.concurrency, int)
