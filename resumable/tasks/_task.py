@@ -8,6 +8,7 @@ from typing import Any, Literal
 import attrs
 
 from resumable._db.types import utcnow
+from resumable.tasks import _operations
 from resumable.tasks._models import Progress, TaskRecord, TaskScope, TaskStatus
 from resumable.tasks._transitions import is_terminal
 
@@ -123,9 +124,7 @@ class Task:
         Raises:
             TaskNotFoundError: the task is gone or the current user may not see it.
         """
-        from resumable.tasks._api import get_task
-
-        self._take(get_task(self.uuid))
+        self._take(Task.from_record(_operations.visible(self.uuid)))
         return self
 
     def wait(self, timeout: float | None = None) -> Task:
@@ -135,9 +134,7 @@ class Task:
             TaskTimeoutError: still not terminal after ``timeout`` seconds.
             TaskNotFoundError: the current user may not see the task.
         """
-        from resumable.tasks._api import wait_for_task
-
-        self._take(wait_for_task(self.uuid, timeout))
+        self._take(Task.from_record(_operations.wait_for(self.uuid, timeout)))
         return self
 
     def _take(self, fresh: Task) -> None:
@@ -157,6 +154,4 @@ class Task:
             TaskFinishedError: the task already ended.
             TaskNotFoundError: the current user may not see the task.
         """
-        from resumable.tasks._api import cancel_task
-
-        return cancel_task(self.uuid, force=force)
+        return _operations.cancel(self.uuid, force=force)
