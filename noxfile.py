@@ -16,6 +16,7 @@ TEST_DEPS = [
     "pytest-timeout>=2.2",
     "hypothesis>=6.100",
     "opentelemetry-sdk>=1.20",  # reads back the jobs metrics and spans in tests
+    "httpx>=0.24",  # the REST API tests talk to a real uvicorn server
 ]
 
 
