@@ -7,9 +7,11 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import resumable
 from resumable._errors import (
@@ -49,6 +51,15 @@ def _validation_response(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "; ".join(reasons) or "invalid request"}, status_code=422)
 
 
+async def _http_error_response(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI answers 400 for a body it cannot even decode; to clients that is bad
+        # input like any other, so it gets the same 422 and a reason.
+        return JSONResponse({"detail": f"unreadable request body: {exc.detail}"}, 422)
+    return await http_exception_handler(request, exc)
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
@@ -74,6 +85,7 @@ def create_app() -> FastAPI:
     app.state.stores = _routes_store.Stores()
     app.add_exception_handler(ResumableError, _error_response)
     app.add_exception_handler(RequestValidationError, _validation_response)
+    app.add_exception_handler(StarletteHTTPException, _http_error_response)
 
     @app.get("/health", response_model=HealthOut, tags=["health"], summary="Liveness")
     def health() -> HealthOut:

@@ -76,13 +76,19 @@ def unauthorized(reason: str) -> HTTPException:
     return HTTPException(401, reason, headers={"WWW-Authenticate": "Bearer"})
 
 
-def find_session(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Session:
-    """The caller's session; raises a 401 without a valid token."""
+def find_session(request: Request) -> Session:
+    """The caller's session; raises a 401 without a valid token.
+
+    An ``Authorization`` header wins over the cookie, so tools can act as another user
+    than the browser's session.
+    """
     stores: TokenStores = request.app.state.tokens
-    if request.headers.get("authorization") is not None:
-        if credentials is None or not credentials.credentials:
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, token = header.strip().partition(" ")
+        token, via = token.strip(), "bearer"
+        if scheme.lower() != "bearer" or not token:
             raise unauthorized("the Authorization header must be 'Bearer <token>'")
-        token, via = credentials.credentials, "bearer"
     else:
         token, via = request.cookies.get(SESSION_COOKIE, ""), "cookie"
         if not token:
@@ -95,10 +101,11 @@ def find_session(request: Request, credentials: HTTPAuthorizationCredentials | N
 
 def session(
     request: Request,
+    # Declared for the OpenAPI schema (and Swagger's "Authorize"); find_session parses.
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Session:
     """FastAPI dependency: the authenticated session of a request."""
-    return find_session(request, credentials)
+    return find_session(request)
 
 
 def check_same_origin(request: Request) -> None:

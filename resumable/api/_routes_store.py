@@ -49,7 +49,7 @@ class Stores:
             store.close()
 
 
-Segment = Annotated[str, Path(min_length=1, max_length=512)]
+Segment = Annotated[str, Path(min_length=1, max_length=512, pattern=r"^[^\x00]+$")]
 
 
 @router.get(

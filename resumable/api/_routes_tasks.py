@@ -35,6 +35,7 @@ from resumable.tasks import (
 
 MAX_LIMIT = 1000
 MAX_OFFSET = 1_000_000_000  # keeps OFFSET within every database's integer range
+NO_NUL = r"^[^\x00]+$"  # no database stores NUL in text
 LIST_PARAMETERS = frozenset({"status", "name", "scope", "created_by", "limit", "offset"})
 
 _errors: dict[int | str, dict[str, Any]] = {
@@ -57,6 +58,9 @@ def _as(current: Session) -> Iterator[None]:
 
 
 def _reject_unknown_parameters(request: Request) -> None:
+    repeated = sorted({k for k in request.query_params if len(request.query_params.getlist(k)) > 1})
+    if repeated:
+        raise HTTPException(422, f"query parameter(s) given more than once: {', '.join(repeated)}")
     unknown = sorted(set(request.query_params) - LIST_PARAMETERS)
     if unknown:
         allowed = ", ".join(sorted(LIST_PARAMETERS))
@@ -71,11 +75,13 @@ def list_(
     current: Annotated[Session, Depends(session)],
     status: Annotated[TaskStatus | None, Query(description="Only this status.")] = None,
     name: Annotated[
-        str | None, Query(min_length=1, max_length=255, description="Only this @task name.")
+        str | None,
+        Query(min_length=1, max_length=255, pattern=NO_NUL, description="Only this @task name."),
     ] = None,
     scope: Annotated[TaskScope | None, Query(description="Only this scope.")] = None,
     created_by: Annotated[
-        str | None, Query(min_length=1, max_length=255, description="Only this creator.")
+        str | None,
+        Query(min_length=1, max_length=255, pattern=NO_NUL, description="Only this creator."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,

@@ -63,3 +63,15 @@ def system(gate: str) -> None:
     ctx = get_context()
     ctx.on_abort(lambda: None)
     _hold(gate, ctx.abort_requested)
+
+
+@task(name="api_tests.counting")
+def counting(gate: str, total: int) -> None:
+    """Counts to ``total``, one step every 0.3 s, until its gate opens or an abort."""
+    ctx = get_context()
+    ctx.on_abort(lambda: None)
+    entered[gate].set()
+    for done in range(1, total + 1):
+        ctx.update_task(progress=(done, total), payload={"step": done})
+        if ctx.abort_requested.wait(0.3) or release[gate].is_set():
+            return
