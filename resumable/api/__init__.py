@@ -38,4 +38,36 @@ def create_app() -> FastAPI:
     return build()
 
 
-__all__ = ["create_app"]
+def create_token(user_id: str, *, admin: bool = False) -> str:
+    """Make a bearer token for ``user_id`` in the configured task database.
+
+    The token is returned once; only its SHA-256 is stored. The same as
+    ``resumable api token create USER [--admin]``. Needs no FastAPI.
+
+    Raises:
+        ConfigurationError: ``user_id`` is not a non-empty name of at most 255
+            characters.
+    """
+    from resumable import _config
+    from resumable.api._tokens import TokenStore
+
+    store = TokenStore(_config.current_settings()[0].database_url)
+    try:
+        return store.create(user_id, admin=admin)
+    finally:
+        store.close()
+
+
+def revoke_tokens(user_id: str) -> int:
+    """Revoke every token of ``user_id``; return how many there were."""
+    from resumable import _config
+    from resumable.api._tokens import TokenStore
+
+    store = TokenStore(_config.current_settings()[0].database_url)
+    try:
+        return store.revoke(user_id)
+    finally:
+        store.close()
+
+
+__all__ = ["create_app", "create_token", "revoke_tokens"]

@@ -391,7 +391,7 @@ def test_store_scope_is_for_admins_only(
     client: httpx.Client, tokens: Tokens, tasks_db: Settings
 ) -> None:
     with resumable.open_store(tasks_db.database_url) as store:
-        store.scope("daily", "2026-11-21").update({"cursor": {"page": 7}, "rows": [1, None]})
+        store.scope("daily", "2026-11-21").update({"cursor": {"page": 7}, "rows": [1, 2]})
     path = "/api/v1/store/daily/2026-11-21"
     denied = client.get(path, headers=tokens.headers("alice"))
     assert denied.status_code == 403 and "admin" in denied.json()["detail"]
@@ -399,7 +399,7 @@ def test_store_scope_is_for_admins_only(
     assert answer.json() == {
         "namespace": "daily",
         "scope_key": "2026-11-21",
-        "values": {"cursor": {"page": 7}, "rows": [1, None]},
+        "values": {"cursor": {"page": 7}, "rows": [1, 2]},
     }
     empty = client.get("/api/v1/store/daily/other", headers=tokens.headers("admin")).json()
     assert empty["values"] == {}
