@@ -108,7 +108,7 @@ _BACKOFF_CAP = 0.5
 def _retry_class() -> Any:
     from redis.retry import Retry
 
-    class _DeadlineRetry(Retry):  # type: ignore[misc]
+    class _DeadlineRetry(Retry):
         """redis-py's Retry, bounded by time instead of by a count of tries.
 
         redis-py calls ``fail`` after every failed try, before it backs off; raising
