@@ -145,7 +145,9 @@ def test_round_trips_per_path(state: TaskStateStore) -> None:
         "already_succeeded (asked)": 2,
         "terminal_resubmit": 4,
         "recover_by_token": 3,
-        "resubmit_with_same_token": 3,
+        # read, the intent rewritten (a fenced write: the fence checked again after
+        # find_job, just before submit_job), id, success cache
+        "resubmit_with_same_token": 4,
     }
 
 
