@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from resumable._db.engine import Database, mask_url, open_database
 from resumable._errors import ResumableError
@@ -268,7 +268,9 @@ def _signal_redis_check(url: str) -> Check:
     try:
         import redis
 
-        client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+        # resumable's own options (?prefix=, …) are not redis-py's: ping the bare server.
+        plain = urlunsplit(urlsplit(url)._replace(query=""))
+        client = redis.Redis.from_url(plain, socket_connect_timeout=3, socket_timeout=3)
         try:
             client.ping()
         finally:

@@ -32,6 +32,9 @@ def _split_url(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     query = parse_qs(parts.query)
     prefix = query.pop("prefix", ["resumable:"])[0]
+    # Options of a checkpoint store URL, which may be the same URL: not redis-py's.
+    for store_only in ("retry_seconds", "require_durable"):
+        query.pop(store_only, None)
     rest = "&".join(f"{k}={v}" for k, values in query.items() for v in values)
     return urlunsplit(parts._replace(query=rest)), prefix
 
