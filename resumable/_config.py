@@ -19,9 +19,9 @@ from resumable._errors import ConfigurationError
 DATABASE_URL_ENV = "RESUMABLE_DATABASE_URL"
 REDIS_URL_ENV = "RESUMABLE_REDIS_URL"
 EXECUTOR_ENV = "RESUMABLE_EXECUTOR"
+CELERY_APP_ENV = "RESUMABLE_CELERY_APP"
 
-EXECUTORS = ("inline", "thread", "worker")
-"""Executors this release provides (``celery`` arrives with its integration)."""
+EXECUTORS = ("inline", "thread", "worker", "celery")
 
 DEFAULT_EXECUTOR = "thread"
 DEFAULT_ABORT_POLL_INTERVAL = 1.0
@@ -53,6 +53,8 @@ class Settings:
         max_workers: Threads of the ``thread`` executor.
         heartbeat_interval: Seconds between heartbeats of a running attempt.
         lease: Seconds without a heartbeat after which an attempt is presumed dead.
+        celery_app: The Celery app of the ``celery`` executor, or its ``module:attribute``
+            path (resolved when first used); None for the other executors.
     """
 
     database_url: str
@@ -63,6 +65,35 @@ class Settings:
     max_workers: int
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
     lease: float = DEFAULT_LEASE
+    celery_app: Any = None
+
+
+def _celery_app(value: Any, executor: str) -> Any:
+    if value is None:
+        if executor != "celery":
+            return None
+        value = os.environ.get(CELERY_APP_ENV) or None
+        if value is None:
+            raise ConfigurationError(
+                'executor="celery" needs celery_app=<your Celery app> '
+                f"(or {CELERY_APP_ENV}=module:attribute)"
+            )
+    elif executor != "celery":
+        raise ConfigurationError(
+            f'celery_app is only used with executor="celery", not {executor!r}'
+        )
+    if isinstance(value, str):
+        module, _, attribute = value.partition(":")
+        if not module or not attribute:
+            raise ConfigurationError(
+                f"celery_app must be a Celery app or 'module:attribute', got {value!r}"
+            )
+        return value
+    if not callable(getattr(value, "send_task", None)) or not callable(
+        getattr(value, "task", None)
+    ):
+        raise ConfigurationError(f"celery_app must be a Celery app, got {value!r}")
+    return value
 
 
 def _positive_seconds(value: Any, what: str, *, allow_zero: bool = False) -> float:
@@ -91,6 +122,7 @@ def build_settings(
     max_workers: int = DEFAULT_MAX_WORKERS,
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
     lease: float = DEFAULT_LEASE,
+    celery_app: Any = None,
 ) -> Settings:
     """Validate arguments, fill the gaps from the environment and defaults."""
     beat = _positive_seconds(heartbeat_interval, "heartbeat_interval")
@@ -130,6 +162,7 @@ def build_settings(
         max_workers=max_workers,
         heartbeat_interval=float(heartbeat_interval),
         lease=float(lease),
+        celery_app=_celery_app(celery_app, chosen),
     )
 
 
@@ -148,6 +181,7 @@ def configure(
     max_workers: int = DEFAULT_MAX_WORKERS,
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
     lease: float = DEFAULT_LEASE,
+    celery_app: Any = None,
 ) -> Settings:
     """Configure the task framework, replacing any previous configuration.
 
@@ -160,7 +194,9 @@ def configure(
             through LISTEN/NOTIFY, and SQLite falls back to polling.
         executor: ``"thread"`` (default: worker threads in this process), ``"inline"``
             (everything runs in the caller), or ``"worker"`` (scheduled tasks stay
-            PENDING for ``resumable worker`` processes). None: ``RESUMABLE_EXECUTOR``.
+            PENDING for ``resumable worker`` processes), or ``"celery"`` (scheduled
+            tasks go to Celery workers; needs ``celery_app``). None:
+            ``RESUMABLE_EXECUTOR``.
         abort_poll_interval: Seconds between database polls for aborts (default 1).
         progress_throttle: Minimum seconds between progress writes (default 2).
         max_workers: Threads of the ``thread`` executor (default 4).
@@ -168,6 +204,9 @@ def configure(
         lease: Seconds without a heartbeat after which a reaper (in ``resumable worker``)
             fails the attempt and retries it if it has retries left (default 30; at
             least twice ``heartbeat_interval``).
+        celery_app: The Celery app of ``executor="celery"`` (or ``"module:attribute"``;
+            None: ``RESUMABLE_CELERY_APP``). The one Celery task ``resumable.run_task``
+            is registered on it.
 
     Returns:
         The effective settings.
@@ -185,7 +224,12 @@ def configure(
         max_workers=max_workers,
         heartbeat_interval=heartbeat_interval,
         lease=lease,
+        celery_app=celery_app,
     )
+    if settings.executor == "celery" and not isinstance(settings.celery_app, str):
+        from resumable.execution.celery import register
+
+        register(settings.celery_app)
     with _lock:
         _settings = settings
         _generation += 1

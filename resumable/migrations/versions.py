@@ -62,8 +62,13 @@ def _v3_task_leases(conn: Connection) -> None:
     index.create(conn, checkfirst=True)
 
 
+def _v4_celery(conn: Connection) -> None:
+    _add_columns(conn, "resumable_tasks", ("celery_task_id",))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "checkpoint store: state and attempts", _v1_checkpoint_store),
     Migration(2, "tasks: tasks and task subscribers", _v2_tasks),
     Migration(3, "tasks: heartbeat leases and hard stops", _v3_task_leases),
+    Migration(4, "tasks: the Celery message id of the current attempt", _v4_celery),
 )

@@ -50,6 +50,7 @@ class NewTask:
     arguments: str | None
     kill_after: float | None = None
     executor: str | None = None
+    celery_task_id: str | None = None
 
 
 def _record(row: Row[Any], subscribers: list[str]) -> TaskRecord:
@@ -190,6 +191,7 @@ class TaskRepository:
             "arguments": new.arguments,
             "kill_after": new.kill_after,
             "executor": new.executor,
+            "celery_task_id": new.celery_task_id,
             "created_at": now,
             "updated_at": now,
         }
