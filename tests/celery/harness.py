@@ -107,9 +107,7 @@ class CeleryCluster:
             "lease": lease,
             "heartbeat": heartbeat,
         }
-        (directory / f"{self.module_name}.py").write_text(
-            APP_HEADER + textwrap.dedent(source)
-        )
+        (directory / f"{self.module_name}.py").write_text(APP_HEADER + textwrap.dedent(source))
         self.workers: list[CeleryWorker] = []
         self.module: ModuleType | None = None
 

@@ -169,7 +169,9 @@ def test_pending_cancel_revokes_and_never_runs(cluster: Callable[..., CeleryClus
     assert victim.cancel() == "aborted"
     assert resumable.get_task(victim.uuid).status == "aborted"
     assert blocker.wait(timeout=60).status == "success"
-    assert eventually(lambda: f"Discarding revoked task: resumable.run_task[{victim.uuid}]" in worker.log())
+    assert eventually(
+        lambda: f"Discarding revoked task: resumable.run_task[{victim.uuid}]" in worker.log()
+    )
     # A later delivery (a worker that never heard of the revoke) is dropped too.
     send(c.module.app, victim.uuid)  # type: ignore[union-attr]
     assert eventually(lambda: "dropped: the task is aborted" in worker.log())
