@@ -61,6 +61,12 @@ def registered(name: str) -> Definition:
     return definition
 
 
+def registered_names() -> list[str]:
+    """Names of every ``@task`` registered in this process."""
+    with _registry_lock:
+        return list(_registry)
+
+
 def _validate_function(fn: Any) -> None:
     if not callable(fn):
         raise ConfigurationError(f"@task needs a function, got {fn!r}")

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-DEADLINE = 60.0
+DEADLINE = 120.0  # a loaded machine starts a prefork worker slowly
 REDIS_BROKER = os.environ.get("RESUMABLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RABBITMQ_BROKER = os.environ.get(
     "RESUMABLE_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//"

@@ -13,11 +13,10 @@ import logging
 import os
 from typing import Any
 
-from resumable._errors import ConfigurationError
 from resumable.execution.celery import _sql
 from resumable.execution.celery._app import send
 from resumable.tasks import _services
-from resumable.tasks._decorator import registered
+from resumable.tasks._decorator import registered, registered_names
 from resumable.tasks._models import TaskStatus
 from resumable.tasks._runtime import run_attempt
 from resumable.tasks._worker_child import decode_arguments, refuse
@@ -37,57 +36,55 @@ def run_task(self: Any, task_uuid: str) -> str:
     """The body of the Celery task ``resumable.run_task``; returns what happened
     (Celery logs it)."""
     services = _services.current()
-    repository = services.repository
-    database = repository.database
-    record = repository.get(task_uuid, subscribers=False)
+    database = services.repository.database
+    queue = _queue_of(self)
+    claimed = _sql.claim(
+        database,
+        task_uuid,
+        registered_names(),
+        worker_id(self.request.hostname),
+        self.request.id,
+    )
+    if claimed is None:
+        return _not_claimed(self, task_uuid, queue)
+    record, arguments = claimed
+    try:
+        definition = registered(record.name)
+        args, kwargs = decode_arguments(arguments)
+    except (LookupError, ValueError) as exc:
+        refuse(services, task_uuid, f"task {record.name!r} cannot run here: {exc}")
+        return f"refused: {exc}"
+    status = run_attempt(services, definition, task_uuid, args, kwargs, claimed=record)
+    if status is TaskStatus.PENDING:
+        _send_next(self, task_uuid, queue)
+    return f"ran attempt {record.attempt}: {status.value if status else 'not claimed'}"
+
+
+def _not_claimed(self: Any, task_uuid: str, queue: str | None) -> str:
+    record = _sql.read(_services.current().repository.database, task_uuid)
     if record is None:
         return "dropped: no such task (pruned or deleted)"
     if record.status is not TaskStatus.PENDING:
         return f"dropped: the task is {record.status.value} (attempt {record.attempt})"
-    queue = _queue_of(self)
-    try:
-        definition = registered(record.name)
-    except ConfigurationError:
+    if record.name not in registered_names():
         # Another worker (another queue, a newer deploy) may know it: it stays
-        # PENDING, and the message comes back later instead of being lost.
-        send(self.app, task_uuid, countdown=UNREGISTERED_RETRY, queue=queue)
+        # PENDING, and its message comes back later instead of being lost.
+        _send_next(self, task_uuid, queue, at_least=UNREGISTERED_RETRY)
         return f"not run: no @task named {record.name!r} is registered in this worker"
-    if not _sql.claim(database, task_uuid, worker_id(self.request.hostname), self.request.id):
-        return _not_claimed(self, task_uuid, queue)
-    claimed = repository.get(task_uuid, subscribers=False)
-    if claimed is None or claimed.status is not TaskStatus.IN_PROGRESS:
-        return "dropped: cancelled right after its claim"
-    try:
-        args, kwargs = decode_arguments(services.leases.arguments(task_uuid))
-    except ValueError as exc:
-        refuse(services, task_uuid, f"task {claimed.name!r} cannot run here: {exc}")
-        return "refused: arguments not stored"
-    status = run_attempt(services, definition, task_uuid, args, kwargs, claimed=claimed)
-    if status is TaskStatus.PENDING:
-        _send_next(self, task_uuid, queue)
-    return f"ran attempt {claimed.attempt}: {status.value if status else 'not claimed'}"
+    # Delivered before its retry delay ran out (clocks differ, or a duplicate of an
+    # older attempt's message): come back when it is due.
+    _send_next(self, task_uuid, queue)
+    return "not due yet: sent again for later"
 
 
-def _not_claimed(self: Any, task_uuid: str, queue: str | None) -> str:
-    record = _services.current().repository.get(task_uuid, subscribers=False)
-    if record is None:
-        return "dropped: no such task"
-    if record.status is TaskStatus.PENDING:
-        # Delivered before its retry delay ran out (clocks differ, or a duplicate of
-        # an older attempt's message): come back when it is due.
-        _send_next(self, task_uuid, queue)
-        return "not due yet: sent again for later"
-    return f"dropped: the task is {record.status.value} (attempt {record.attempt})"
-
-
-def _send_next(self: Any, task_uuid: str, queue: str | None) -> None:
-    record = _services.current().repository.get(task_uuid, subscribers=False)
+def _send_next(self: Any, task_uuid: str, queue: str | None, at_least: float = 0.0) -> None:
+    database = _services.current().repository.database
+    record = _sql.read(database, task_uuid)
     if record is None or record.status is not TaskStatus.PENDING:
         return
-    message_id = send(self.app, task_uuid, countdown=_sql.due_in(record.not_before), queue=queue)
-    _sql.note_message(
-        _services.current().repository.database, task_uuid, record.attempt, message_id
-    )
+    countdown = max(at_least, _sql.due_in(record.not_before))
+    message_id = send(self.app, task_uuid, countdown=countdown, queue=queue)
+    _sql.note_message(database, task_uuid, record.attempt, message_id)
 
 
 def _queue_of(self: Any) -> str | None:
