@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 import os
 import threading
-from dataclasses import dataclass
 from typing import Any
+
+import attrs
 
 from resumable._db.engine import embedded_database_path
 from resumable._errors import ConfigurationError
@@ -40,62 +41,6 @@ def embedded_database_url() -> str:
     return f"sqlite:///{embedded_database_path() / 'state.db'}"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The effective task settings.
-
-    Attributes:
-        database_url: SQLite or PostgreSQL URL holding tasks and their ``ctx.store``.
-        redis_url: Redis URL for push delivery of signals, or None.
-        executor: ``inline``, ``thread`` or ``worker``.
-        abort_poll_interval: Seconds between database polls for aborts and completion.
-        progress_throttle: Minimum seconds between two progress writes of one task.
-        max_workers: Threads of the ``thread`` executor.
-        heartbeat_interval: Seconds between heartbeats of a running attempt.
-        lease: Seconds without a heartbeat after which an attempt is presumed dead.
-        celery_app: The Celery app of the ``celery`` executor, or its ``module:attribute``
-            path (resolved when first used); None for the other executors.
-    """
-
-    database_url: str
-    redis_url: str | None
-    executor: str
-    abort_poll_interval: float
-    progress_throttle: float
-    max_workers: int
-    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
-    lease: float = DEFAULT_LEASE
-    celery_app: Any = None
-
-
-def _celery_app(value: Any, executor: str) -> Any:
-    if value is None:
-        if executor != "celery":
-            return None
-        value = os.environ.get(CELERY_APP_ENV) or None
-        if value is None:
-            raise ConfigurationError(
-                'executor="celery" needs celery_app=<your Celery app> '
-                f"(or {CELERY_APP_ENV}=module:attribute)"
-            )
-    elif executor != "celery":
-        raise ConfigurationError(
-            f'celery_app is only used with executor="celery", not {executor!r}'
-        )
-    if isinstance(value, str):
-        module, _, attribute = value.partition(":")
-        if not module or not attribute:
-            raise ConfigurationError(
-                f"celery_app must be a Celery app or 'module:attribute', got {value!r}"
-            )
-        return value
-    if not callable(getattr(value, "send_task", None)) or not callable(
-        getattr(value, "task", None)
-    ):
-        raise ConfigurationError(f"celery_app must be a Celery app, got {value!r}")
-    return value
-
-
 def _positive_seconds(value: Any, what: str, *, allow_zero: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigurationError(f"{what} must be a number of seconds, got {value!r}")
@@ -112,6 +57,125 @@ def _url(value: Any, what: str) -> str | None:
     return value
 
 
+def _database_url(value: Any) -> str:
+    url = _url(value, "database_url")
+    if url is None or url.split(":", 1)[0].split("+", 1)[0] not in (
+        "sqlite",
+        "postgresql",
+        "postgres",
+    ):
+        raise ConfigurationError(f"database_url must be sqlite:///… or postgresql://…, got {url!r}")
+    return url
+
+
+def _redis_url(value: Any) -> str | None:
+    return _url(value, "redis_url")
+
+
+def _executor(value: Any) -> str:
+    if value not in EXECUTORS:
+        raise ConfigurationError(f"executor must be one of {', '.join(EXECUTORS)}, got {value!r}")
+    return str(value)
+
+
+def _abort_poll_interval(value: Any) -> float:
+    return _positive_seconds(value, "abort_poll_interval")
+
+
+def _progress_throttle(value: Any) -> float:
+    return _positive_seconds(value, "progress_throttle", allow_zero=True)
+
+
+def _max_workers(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"max_workers must be a positive int, got {value!r}")
+    return value
+
+
+def _heartbeat_interval(value: Any) -> float:
+    return _positive_seconds(value, "heartbeat_interval")
+
+
+def _lease(value: Any) -> float:
+    return _positive_seconds(value, "lease")
+
+
+def _celery_app(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        module, _, attribute = value.partition(":")
+        if not module or not attribute:
+            raise ConfigurationError(
+                f"celery_app must be a Celery app or 'module:attribute', got {value!r}"
+            )
+        return value
+    if not callable(getattr(value, "send_task", None)) or not callable(
+        getattr(value, "task", None)
+    ):
+        raise ConfigurationError(f"celery_app must be a Celery app, got {value!r}")
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """The effective task settings, checked when built.
+
+    Attributes:
+        database_url: SQLite or PostgreSQL URL holding tasks and their ``ctx.store``.
+        redis_url: Redis URL for push delivery of signals, or None.
+        executor: ``inline``, ``thread`` or ``worker``.
+        abort_poll_interval: Seconds between database polls for aborts and completion.
+        progress_throttle: Minimum seconds between two progress writes of one task.
+        max_workers: Threads of the ``thread`` executor.
+        heartbeat_interval: Seconds between heartbeats of a running attempt.
+        lease: Seconds without a heartbeat after which an attempt is presumed dead.
+        celery_app: The Celery app of the ``celery`` executor, or its ``module:attribute``
+            path (resolved when first used); None for the other executors.
+
+    Raises:
+        ConfigurationError: a value is invalid (the message names it).
+    """
+
+    database_url: str = attrs.field(converter=_database_url)
+    redis_url: str | None = attrs.field(default=None, converter=_redis_url)
+    executor: str = attrs.field(default=DEFAULT_EXECUTOR, converter=_executor)
+    abort_poll_interval: float = attrs.field(
+        default=DEFAULT_ABORT_POLL_INTERVAL, converter=_abort_poll_interval
+    )
+    progress_throttle: float = attrs.field(
+        default=DEFAULT_PROGRESS_THROTTLE, converter=_progress_throttle
+    )
+    max_workers: int = attrs.field(default=DEFAULT_MAX_WORKERS, converter=_max_workers)
+    heartbeat_interval: float = attrs.field(
+        default=DEFAULT_HEARTBEAT_INTERVAL, converter=_heartbeat_interval
+    )
+    lease: float = attrs.field(default=DEFAULT_LEASE, converter=_lease)
+    celery_app: Any = attrs.field(default=None, converter=_celery_app)
+
+    @celery_app.validator
+    def _celery_app_for_celery(self, _attribute: attrs.Attribute[Any], app: Any) -> None:
+        if self.executor == "celery" and app is None:
+            raise ConfigurationError(
+                'executor="celery" needs celery_app=<your Celery app> '
+                f"(or {CELERY_APP_ENV}=module:attribute)"
+            )
+        if self.executor != "celery" and app is not None:
+            raise ConfigurationError(
+                f'celery_app is only used with executor="celery", not {self.executor!r}'
+            )
+
+    @lease.validator
+    def _lease_outlasts_heartbeats(self, _attribute: attrs.Attribute[float], lease: float) -> None:
+        # Two missed heartbeats must not cost the lease, or a slow database would make
+        # healthy attempts look dead.
+        if lease < 2 * self.heartbeat_interval:
+            raise ConfigurationError(
+                f"lease ({lease:g} s) must be at least twice heartbeat_interval "
+                f"({self.heartbeat_interval:g} s)"
+            )
+
+
 def build_settings(
     *,
     database_url: str | None = None,
@@ -124,45 +188,28 @@ def build_settings(
     lease: float = DEFAULT_LEASE,
     celery_app: Any = None,
 ) -> Settings:
-    """Validate arguments, fill the gaps from the environment and defaults."""
-    beat = _positive_seconds(heartbeat_interval, "heartbeat_interval")
-    # Two missed heartbeats must not cost the lease, or a slow database would make
-    # healthy attempts look dead.
-    if _positive_seconds(lease, "lease") < 2 * beat:
-        raise ConfigurationError(
-            f"lease ({lease} s) must be at least twice heartbeat_interval ({beat} s)"
-        )
+    """Fill the gaps from the environment and defaults; :class:`Settings` checks the rest."""
     database = _url(database_url, "database_url") or _url(
         os.environ.get(DATABASE_URL_ENV) or None, DATABASE_URL_ENV
     )
-    if database is not None and database.split(":", 1)[0].split("+", 1)[0] not in (
-        "sqlite",
-        "postgresql",
-        "postgres",
-    ):
-        raise ConfigurationError(
-            f"database_url must be sqlite:///… or postgresql://…, got {database!r}"
-        )
     redis = _url(redis_url, "redis_url") or _url(
         os.environ.get(REDIS_URL_ENV) or None, REDIS_URL_ENV
     )
     chosen = executor if executor is not None else os.environ.get(EXECUTOR_ENV) or DEFAULT_EXECUTOR
-    if chosen not in EXECUTORS:
-        raise ConfigurationError(f"executor must be one of {', '.join(EXECUTORS)}, got {chosen!r}")
-    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
-        raise ConfigurationError(f"max_workers must be a positive int, got {max_workers!r}")
+    if celery_app is None and chosen == "celery":
+        # Only the celery executor reads it: a shell with RESUMABLE_CELERY_APP set may
+        # still run `resumable tasks list` (which uses the worker executor).
+        celery_app = os.environ.get(CELERY_APP_ENV) or None
     return Settings(
         database_url=database or embedded_database_url(),
         redis_url=redis,
         executor=chosen,
-        abort_poll_interval=_positive_seconds(abort_poll_interval, "abort_poll_interval"),
-        progress_throttle=_positive_seconds(
-            progress_throttle, "progress_throttle", allow_zero=True
-        ),
+        abort_poll_interval=abort_poll_interval,
+        progress_throttle=progress_throttle,
         max_workers=max_workers,
-        heartbeat_interval=float(heartbeat_interval),
-        lease=float(lease),
-        celery_app=_celery_app(celery_app, chosen),
+        heartbeat_interval=heartbeat_interval,
+        lease=lease,
+        celery_app=celery_app,
     )
 
 
@@ -205,8 +252,8 @@ def configure(
             fails the attempt and retries it if it has retries left (default 30; at
             least twice ``heartbeat_interval``).
         celery_app: The Celery app of ``executor="celery"`` (or ``"module:attribute"``;
-            None: ``RESUMABLE_CELERY_APP``). The one Celery task ``resumable.run_task``
-            is registered on it.
+            None: ``RESUMABLE_CELERY_APP``). The Celery task ``resumable.run_task`` is
+            registered on it.
 
     Returns:
         The effective settings.

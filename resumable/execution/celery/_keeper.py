@@ -66,7 +66,7 @@ class Keeper:
 
 def keep_once(services: _services.Services) -> None:
     """One keeper round: reap, send missing messages, hard-stop."""
-    from resumable.tasks._worker import reap_and_fence
+    from resumable.execution.worker._daemon import reap_and_fence
 
     app = getattr(services.executor, "app", None)
     reap_and_fence(services)

@@ -15,11 +15,11 @@ from typing import Any
 
 from resumable.execution.celery import _sql
 from resumable.execution.celery._app import send
+from resumable.execution.worker._child import decode_arguments, refuse
 from resumable.tasks import _services
 from resumable.tasks._decorator import registered, registered_names
 from resumable.tasks._models import TaskStatus
 from resumable.tasks._runtime import run_attempt
-from resumable.tasks._worker_child import decode_arguments, refuse
 
 log = logging.getLogger("resumable.celery")
 
