@@ -82,6 +82,8 @@ def _record(row: Row[Any], subscribers: list[str]) -> TaskRecord:
         started_at=m["started_at"],
         ended_at=m["ended_at"],
         not_before=m["not_before"],
+        worker_id=m["worker_id"],
+        celery_task_id=m["celery_task_id"],
         subscribers=subscribers,
     )
 
@@ -235,6 +237,7 @@ class TaskRepository:
             created_at=now,
             started_at=None,
             ended_at=None,
+            celery_task_id=new.celery_task_id,
             subscribers=[] if new.created_by is None else [new.created_by],
         )
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import select
 
 import resumable
-from resumable.migrations.schema import tasks
+from resumable.cli import main
 from resumable.tasks import _services
 from tests.celery.harness import CeleryCluster, eventually
 
@@ -41,27 +41,32 @@ def steps(n, fail_on_attempt=0, pause=0.05):
 """
 
 
-def _row(task_uuid: str) -> dict[str, object]:
-    database = _services.current().repository.database
-    with database.auto.connect() as conn:
-        row = conn.execute(select(tasks).where(tasks.c.uuid == task_uuid)).first()
-    assert row is not None
-    return dict(row._mapping)
-
-
-def test_schedule_and_wait(cluster: Callable[..., CeleryCluster]) -> None:
+def test_schedule_and_wait(
+    cluster: Callable[..., CeleryCluster],
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     c = cluster(TASKS)
     worker = c.start_worker()
     scheduled = c.module.add.schedule(2, 3)  # type: ignore[union-attr]
     assert scheduled.status == "pending"
+    assert scheduled.celery_task_id == scheduled.uuid  # the first message's id
     done = scheduled.wait(timeout=60)
     assert done.status == "success"
-    row = _row(done.uuid)
-    # The first message's Celery id is the task's uuid; the worker named itself.
-    assert row["celery_task_id"] == done.uuid
-    assert str(row["worker_id"]).startswith(worker.hostname.split("@")[0])
+    node = worker.hostname.split("@")[0]
+    # The record names the Celery message and the worker (node@host:pid) that ran it.
+    assert done.celery_task_id == done.uuid
+    assert done.worker_id is not None and done.worker_id.startswith(node + "@")
     assert [e["kind"] for e in c.events()] == ["add"]
     assert f"resumable.run_task[{done.uuid}]" in worker.log()
+    # ... and so do `resumable tasks show` and `list`.
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["tasks", "show", "--database-url", database_url, done.uuid, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["celery_task_id"] == done.uuid and shown["worker_id"] == done.worker_id
+    assert main(["tasks", "list", "--database-url", database_url]) == 0
+    assert node in capsys.readouterr().out
 
 
 def test_direct_call_runs_inline(cluster: Callable[..., CeleryCluster]) -> None:
