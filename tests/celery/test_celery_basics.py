@@ -122,3 +122,28 @@ def test_bad_configuration_is_refused_and_changes_nothing() -> None:
 
         _services.shutdown(wait=True)
         _config.reset()
+
+
+def test_unreachable_broker_at_schedule_leaves_nothing_pending(database_url: str) -> None:
+    from celery import Celery
+
+    from resumable import _config
+
+    app = Celery("nowhere", broker="amqp://guest:guest@127.0.0.1:9//")
+    app.conf.broker_connection_timeout = 1
+    app.conf.task_publish_retry_policy = {"max_retries": 1, "interval_start": 0}
+    resumable.configure(database_url=database_url, executor="celery", celery_app=app)
+    try:
+
+        @resumable.task(name="nowhere.noop")
+        def noop() -> None:
+            pass
+
+        with pytest.raises(resumable.StoreUnavailableError, match="could not be sent"):
+            noop.schedule()
+        (left,) = resumable.list_tasks()
+        assert left.status == "aborted"
+        assert left.error_message is not None and "broker" in left.error_message
+    finally:
+        _services.shutdown(wait=True)
+        _config.reset()
