@@ -57,11 +57,14 @@ def claim(
         )
     )
     with translate_errors(database.url), database.auto.connect() as conn:
-        count = conn.execute(statement).rowcount
-        conn.commit()
-        if not count:
-            return None
-        row = conn.execute(select(tasks).where(_t.uuid == task_uuid)).first()
+        if database.dialect == "postgresql":
+            # One round trip: the claimed row comes back with the claim.
+            row = conn.execute(statement.returning(*tasks.c)).first()
+            conn.commit()
+        else:
+            count = conn.execute(statement).rowcount
+            conn.commit()
+            row = conn.execute(select(tasks).where(_t.uuid == task_uuid)).first() if count else None
     if row is None:
         return None
     return _record(row, []), row._mapping["arguments"]
