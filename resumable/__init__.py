@@ -5,6 +5,8 @@ The public API lives here; every other module is an implementation detail.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from resumable import _config
+
 # The Airflow integration registers itself with the jobs and tasks layers on import
 # (they never import upward); importing it does not import Airflow.
 from resumable import airflow as _airflow  # noqa: F401
@@ -24,6 +26,7 @@ from resumable._errors import (
     TaskTimeoutError,
     ValueTooLargeError,
 )
+from resumable.execution.celery import register_configured as _register_celery
 from resumable.jobs import ResumableJobMixin, run_job
 from resumable.store import NEVER_EXPIRE, Store, TaskStateStore, open_store
 from resumable.tasks import (
@@ -38,6 +41,10 @@ from resumable.tasks import (
     prune_tasks,
     task,
 )
+
+# configure(executor="celery", celery_app=app) registers resumable.run_task on the app.
+# The engine is a layer above the settings, so the root package wires the two together.
+_config.on_configure(_register_celery)
 
 try:
     __version__ = version("resumable-sdk")

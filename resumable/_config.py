@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -213,6 +214,17 @@ def build_settings(
     )
 
 
+_configure_hooks: list[Callable[[Settings], None]] = []
+
+
+def on_configure(hook: Callable[[Settings], None]) -> None:
+    """Call ``hook(settings)`` in every ``configure()``, before the settings take effect
+    (an engine registering itself: the Celery executor puts its task on the app). A hook
+    that raises leaves the previous configuration in force."""
+    if hook not in _configure_hooks:
+        _configure_hooks.append(hook)
+
+
 _lock = threading.Lock()
 _settings: Settings | None = None
 _generation = 0
@@ -273,10 +285,8 @@ def configure(
         lease=lease,
         celery_app=celery_app,
     )
-    if settings.executor == "celery" and not isinstance(settings.celery_app, str):
-        from resumable.execution.celery import register
-
-        register(settings.celery_app)
+    for hook in _configure_hooks:
+        hook(settings)
     with _lock:
         _settings = settings
         _generation += 1

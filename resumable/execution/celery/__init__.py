@@ -7,8 +7,22 @@ under ``resumable worker``, and a keeper thread in every pool process reaps lost
 attempts and enforces ``kill_after``.
 """
 
-from resumable.execution.celery._app import RUN_TASK_NAME, register, resolve_app, send
+from resumable.execution.celery._app import (
+    RUN_TASK_NAME,
+    register,
+    register_configured,
+    resolve_app,
+    send,
+)
 from resumable.execution.celery._executor import CeleryExecutor
 from resumable.execution.celery._keeper import keep_once
 
-__all__ = ["RUN_TASK_NAME", "CeleryExecutor", "keep_once", "register", "resolve_app", "send"]
+__all__ = [
+    "RUN_TASK_NAME",
+    "CeleryExecutor",
+    "keep_once",
+    "register",
+    "register_configured",
+    "resolve_app",
+    "send",
+]

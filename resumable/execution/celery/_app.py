@@ -12,6 +12,7 @@ import logging
 import uuid
 from typing import Any
 
+from resumable._config import Settings
 from resumable._errors import ConfigurationError
 
 log = logging.getLogger("resumable.celery")
@@ -93,6 +94,18 @@ def purge_expired_state() -> int:
     purged = _services.current().store.purge_expired()
     log.info("purged expired_state_keys=%d", purged)
     return purged
+
+
+def register_configured(settings: Settings) -> None:
+    """``configure()`` hook: register the tasks on the app given as ``celery_app``.
+
+    Done at configure time, not when the executor is first used: a Celery worker never
+    schedules anything, yet must know ``resumable.run_task`` before it consumes.
+    A ``module:attribute`` path is resolved when the executor is built instead (the
+    module usually is the one calling ``configure()``, still half imported).
+    """
+    if settings.executor == "celery" and not isinstance(settings.celery_app, str):
+        register(settings.celery_app)
 
 
 def send(
