@@ -46,7 +46,8 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     broker_transport_options=_ENV["transport_options"],
 )
-resumable.configure(
+if _ENV["configure"]:
+  resumable.configure(
     database_url=_ENV["database_url"],
     redis_url=_ENV.get("redis_url"),
     executor="celery",
@@ -55,7 +56,7 @@ resumable.configure(
     lease=_ENV["lease"],
     abort_poll_interval=0.2,
     progress_throttle=0.0,
-)
+  )
 
 LOG = Path(__file__).with_suffix(".events")
 
@@ -89,6 +90,7 @@ class CeleryCluster:
         redis_url: str | None = None,
         lease: float = 2.0,
         heartbeat: float = 0.5,
+        configure: bool = True,
     ) -> None:
         self.directory = directory
         self.token = uuid.uuid4().hex[:10]
@@ -106,7 +108,19 @@ class CeleryCluster:
             "redis_url": redis_url,
             "lease": lease,
             "heartbeat": heartbeat,
+            "configure": configure,
         }
+        # configure=False: the app module never calls configure(); the environment
+        # (RESUMABLE_EXECUTOR, RESUMABLE_CELERY_APP, ...) configures every process.
+        self.extra_env: dict[str, str] = (
+            {}
+            if configure
+            else {
+                "RESUMABLE_EXECUTOR": "celery",
+                "RESUMABLE_CELERY_APP": f"{self.module_name}:app",
+                "RESUMABLE_DATABASE_URL": database_url,
+            }
+        )
         (directory / f"{self.module_name}.py").write_text(APP_HEADER + textwrap.dedent(source))
         self.workers: list[CeleryWorker] = []
         self.module: ModuleType | None = None
@@ -118,6 +132,7 @@ class CeleryCluster:
 
         return {
             **os.environ,
+            **self.extra_env,
             "RESUMABLE_TEST_CELERY": json.dumps(self.env_config),
             "PYTHONPATH": os.pathsep.join([str(self.directory), os.environ.get("PYTHONPATH", "")]),
         }

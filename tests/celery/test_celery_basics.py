@@ -147,3 +147,21 @@ def test_unreachable_broker_at_schedule_leaves_nothing_pending(database_url: str
     finally:
         _services.shutdown(wait=True)
         _config.reset()
+
+
+def test_configured_by_the_environment_alone(
+    cluster: Callable[..., CeleryCluster], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The worker's module never calls configure(): RESUMABLE_EXECUTOR=celery and
+    # RESUMABLE_CELERY_APP=module:app do it, in the worker and in this process.
+    c = cluster(TASKS, configure=False)
+    for name, value in c.extra_env.items():
+        monkeypatch.setenv(name, value)
+    from resumable import _config
+
+    _services.shutdown(wait=True)
+    _config.reset()
+    worker = c.start_worker()
+    done = c.module.add.schedule(20, 22).wait(timeout=60)  # type: ignore[union-attr]
+    assert done.status == "success"
+    assert done.worker_id is not None and done.worker_id.startswith(worker.hostname[:6])

@@ -13,6 +13,7 @@ from resumable.execution.celery._app import (
     register_configured,
     resolve_app,
     send,
+    share_tasks,
 )
 from resumable.execution.celery._executor import CeleryExecutor
 from resumable.execution.celery._keeper import keep_once
@@ -25,4 +26,5 @@ __all__ = [
     "register_configured",
     "resolve_app",
     "send",
+    "share_tasks",
 ]

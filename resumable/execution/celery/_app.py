@@ -60,22 +60,41 @@ def register(app: Any) -> Any:
     from resumable.execution.celery import _keeper
     from resumable.execution.celery._runner import run_task
 
-    registered = app.task(
-        name=RUN_TASK_NAME,
-        bind=True,
-        acks_late=True,
-        # A pool process lost mid-task (OOM, kill_after) must not requeue the message
-        # forever: the lease and the keepers decide what happens to the attempt.
-        reject_on_worker_lost=False,
-        ignore_result=True,
-        max_retries=None,
-        shared=False,
-    )(run_task)
+    registered = app.task(name=RUN_TASK_NAME, shared=False, **RUN_TASK_OPTIONS)(run_task)
     app.task(name=PRUNE_TASK_NAME, ignore_result=True, shared=False)(prune_tasks)
     app.task(name=PURGE_TASK_NAME, ignore_result=True, shared=False)(purge_expired_state)
     setattr(app, _REGISTERED_ATTRIBUTE, registered)
     _keeper.connect_signals()
     return registered
+
+
+RUN_TASK_OPTIONS: dict[str, Any] = {
+    "bind": True,
+    "acks_late": True,
+    # A pool process lost mid-task (OOM, kill_after) must not requeue the message
+    # forever: the lease and the keepers decide what happens to the attempt.
+    "reject_on_worker_lost": False,
+    "ignore_result": True,
+    "max_retries": None,
+}
+
+
+def share_tasks() -> None:
+    """Register the tasks on every Celery app of this process (Celery's shared tasks).
+
+    For configuration from the environment alone (``RESUMABLE_EXECUTOR=celery``,
+    ``RESUMABLE_CELERY_APP=module:app``): the worker's app module never calls
+    ``configure()``, so ``import resumable`` does this instead.
+    """
+    from celery import shared_task
+
+    from resumable.execution.celery import _keeper
+    from resumable.execution.celery._runner import run_task
+
+    shared_task(name=RUN_TASK_NAME, **RUN_TASK_OPTIONS)(run_task)
+    shared_task(name=PRUNE_TASK_NAME, ignore_result=True)(prune_tasks)
+    shared_task(name=PURGE_TASK_NAME, ignore_result=True)(purge_expired_state)
+    _keeper.connect_signals()
 
 
 def prune_tasks(retention_period_days: float = 90, max_rows_per_run: int = 10_000) -> int:
