@@ -26,7 +26,9 @@ def test_every_name_api_md_promises_is_exported() -> None:
     promised = set(re.findall(r"\bresumable\.([A-Za-z_][A-Za-z0-9_]*)", API_MD.read_text()))
     for line in re.findall(r"from resumable import ([^\n]+)", API_MD.read_text()):
         promised.update(name.strip() for name in line.split(","))
-    promised -= {"airflow", "testing", "jobs", "tasks", "store"}  # modules, not names
+    promised -= {"airflow", "testing", "jobs", "tasks", "store", "api", "celery"}  # modules
+    # Not Python names at all: the Celery task name and the entry-point group.
+    promised -= {"run_task", "providers"}
     missing = {name for name in promised if name not in resumable.__all__}
     assert not missing - NOT_YET_BUILT, "API.md names missing from __all__"
     assert not NOT_YET_BUILT & set(resumable.__all__), "exported now: drop from NOT_YET_BUILT"
