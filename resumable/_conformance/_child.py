@@ -130,6 +130,11 @@ def main(spec_path: str) -> int:
         return _watch_status(job, spec, events)
     _instrument(job, events, die_after_submit=spec["mode"] == "die_after_submit")
     logging.getLogger("resumable.jobs").addHandler(_DecisionRecorder(events))
+    if spec.get("go_file"):
+        # Started ahead of time (imports done, job built); run the moment the kit says.
+        events.write("ready")
+        while not os.path.exists(spec["go_file"]):
+            time.sleep(0.005)
     with resumable.open_store(spec["store_url"]) as store:
         scope = store.scope(spec["namespace"], spec["scope_key"])
         try:

@@ -33,6 +33,10 @@ def _is_polling(event: dict[str, Any]) -> bool:
     return bool(event["kind"] == "call" and event["method"] == "poll_until_complete")
 
 
+def _is_ready(event: dict[str, Any]) -> bool:
+    return bool(event["kind"] == "ready")
+
+
 def _decision(run: Run, expected: str) -> list[str]:
     if run.decision == expected:
         return []
@@ -60,18 +64,27 @@ def _one_submission(run: Run) -> tuple[list[str], Any]:
 def kill_while_polling(runner: Runner, kill_delay: float) -> list[str]:
     """SIGKILL the first run while it polls; a new process must reconnect."""
     first, process = runner.start("first run")
+    # The retry starts now and waits, imports done, so that it asks for the status the
+    # moment the first run is dead: a slow start must not let the job finish meanwhile.
+    go = runner.folder / "go"
+    retry, retry_process = runner.start("retry", go_file=str(go))
+    if not runner.wait_for(retry, retry_process, _is_ready):
+        return [f"the retry process did not start ({retry.ending})"]
     if not runner.wait_for(first, process, _is_polling):
+        runner.kill(retry, retry_process, why="not needed")
         return [f"the first run never reached poll_until_complete ({first.ending})"]
     time.sleep(kill_delay)
     if not runner.kill(first, process):
+        runner.kill(retry, retry_process, why="not needed")
         return [
             f"the first run ended ({first.ending}) before it could be killed while polling: "
             "make_job's job must run for a few seconds at least"
         ]
+    go.touch()
+    runner.wait(retry, retry_process)
     problems, job_id = _one_submission(first)
     if problems:
         return problems
-    retry = runner.run("retry")
     problems = _decision(retry, "reconnect") + _no_resubmit(retry, 1)
     polled = [call["subject"] for call in retry.calls("poll_until_complete")]
     if polled != [job_id]:
