@@ -27,7 +27,7 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *(session.posargs or ["-q"]))
 
 
-PROVIDERS = ("shell",)
+PROVIDERS = ("shell", "http")
 
 
 @nox.session(python=PYTHON)
@@ -56,7 +56,15 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on resumable/ and the typing examples in tests/typing/."""
-    session.install("-e", ".[all]", "mypy>=1.10", "types-redis", *TEST_DEPS)
+    # The providers' own dependencies (httpx, stamina), so their code is checked too.
+    session.install(
+        "-e",
+        ".[all]",
+        *(f"-e./providers/{name}" for name in PROVIDERS),
+        "mypy>=1.10",
+        "types-redis",
+        *TEST_DEPS,
+    )
     session.run("mypy")
     # The providers' sources: namespace packages under providers/<name>/src.
     session.run(
