@@ -27,7 +27,7 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *(session.posargs or ["-q"]))
 
 
-PROVIDERS = ("shell", "http")
+PROVIDERS = ("shell", "http", "celery")
 
 
 @nox.session(python=PYTHON)
