@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 import os
 import threading
-from dataclasses import dataclass
 from typing import Any
+
+import attrs
 
 from resumable._db.engine import embedded_database_path
 from resumable._errors import ConfigurationError
@@ -40,31 +41,6 @@ def embedded_database_url() -> str:
     return f"sqlite:///{embedded_database_path() / 'state.db'}"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The effective task settings.
-
-    Attributes:
-        database_url: SQLite or PostgreSQL URL holding tasks and their ``ctx.store``.
-        redis_url: Redis URL for push delivery of signals, or None.
-        executor: ``inline``, ``thread`` or ``worker``.
-        abort_poll_interval: Seconds between database polls for aborts and completion.
-        progress_throttle: Minimum seconds between two progress writes of one task.
-        max_workers: Threads of the ``thread`` executor.
-        heartbeat_interval: Seconds between heartbeats of a running attempt.
-        lease: Seconds without a heartbeat after which an attempt is presumed dead.
-    """
-
-    database_url: str
-    redis_url: str | None
-    executor: str
-    abort_poll_interval: float
-    progress_throttle: float
-    max_workers: int
-    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
-    lease: float = DEFAULT_LEASE
-
-
 def _positive_seconds(value: Any, what: str, *, allow_zero: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigurationError(f"{what} must be a number of seconds, got {value!r}")
@@ -81,6 +57,93 @@ def _url(value: Any, what: str) -> str | None:
     return value
 
 
+def _database_url(value: Any) -> str:
+    url = _url(value, "database_url")
+    if url is None or url.split(":", 1)[0].split("+", 1)[0] not in (
+        "sqlite",
+        "postgresql",
+        "postgres",
+    ):
+        raise ConfigurationError(f"database_url must be sqlite:///… or postgresql://…, got {url!r}")
+    return url
+
+
+def _redis_url(value: Any) -> str | None:
+    return _url(value, "redis_url")
+
+
+def _executor(value: Any) -> str:
+    if value not in EXECUTORS:
+        raise ConfigurationError(f"executor must be one of {', '.join(EXECUTORS)}, got {value!r}")
+    return str(value)
+
+
+def _abort_poll_interval(value: Any) -> float:
+    return _positive_seconds(value, "abort_poll_interval")
+
+
+def _progress_throttle(value: Any) -> float:
+    return _positive_seconds(value, "progress_throttle", allow_zero=True)
+
+
+def _max_workers(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"max_workers must be a positive int, got {value!r}")
+    return value
+
+
+def _heartbeat_interval(value: Any) -> float:
+    return _positive_seconds(value, "heartbeat_interval")
+
+
+def _lease(value: Any) -> float:
+    return _positive_seconds(value, "lease")
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """The effective task settings, checked when built.
+
+    Attributes:
+        database_url: SQLite or PostgreSQL URL holding tasks and their ``ctx.store``.
+        redis_url: Redis URL for push delivery of signals, or None.
+        executor: ``inline``, ``thread`` or ``worker``.
+        abort_poll_interval: Seconds between database polls for aborts and completion.
+        progress_throttle: Minimum seconds between two progress writes of one task.
+        max_workers: Threads of the ``thread`` executor.
+        heartbeat_interval: Seconds between heartbeats of a running attempt.
+        lease: Seconds without a heartbeat after which an attempt is presumed dead.
+
+    Raises:
+        ConfigurationError: a value is invalid (the message names it).
+    """
+
+    database_url: str = attrs.field(converter=_database_url)
+    redis_url: str | None = attrs.field(default=None, converter=_redis_url)
+    executor: str = attrs.field(default=DEFAULT_EXECUTOR, converter=_executor)
+    abort_poll_interval: float = attrs.field(
+        default=DEFAULT_ABORT_POLL_INTERVAL, converter=_abort_poll_interval
+    )
+    progress_throttle: float = attrs.field(
+        default=DEFAULT_PROGRESS_THROTTLE, converter=_progress_throttle
+    )
+    max_workers: int = attrs.field(default=DEFAULT_MAX_WORKERS, converter=_max_workers)
+    heartbeat_interval: float = attrs.field(
+        default=DEFAULT_HEARTBEAT_INTERVAL, converter=_heartbeat_interval
+    )
+    lease: float = attrs.field(default=DEFAULT_LEASE, converter=_lease)
+
+    @lease.validator
+    def _lease_outlasts_heartbeats(self, _attribute: attrs.Attribute[float], lease: float) -> None:
+        # Two missed heartbeats must not cost the lease, or a slow database would make
+        # healthy attempts look dead.
+        if lease < 2 * self.heartbeat_interval:
+            raise ConfigurationError(
+                f"lease ({lease:g} s) must be at least twice heartbeat_interval "
+                f"({self.heartbeat_interval:g} s)"
+            )
+
+
 def build_settings(
     *,
     database_url: str | None = None,
@@ -92,44 +155,23 @@ def build_settings(
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
     lease: float = DEFAULT_LEASE,
 ) -> Settings:
-    """Validate arguments, fill the gaps from the environment and defaults."""
-    beat = _positive_seconds(heartbeat_interval, "heartbeat_interval")
-    # Two missed heartbeats must not cost the lease, or a slow database would make
-    # healthy attempts look dead.
-    if _positive_seconds(lease, "lease") < 2 * beat:
-        raise ConfigurationError(
-            f"lease ({lease} s) must be at least twice heartbeat_interval ({beat} s)"
-        )
+    """Fill the gaps from the environment and defaults; :class:`Settings` checks the rest."""
     database = _url(database_url, "database_url") or _url(
         os.environ.get(DATABASE_URL_ENV) or None, DATABASE_URL_ENV
     )
-    if database is not None and database.split(":", 1)[0].split("+", 1)[0] not in (
-        "sqlite",
-        "postgresql",
-        "postgres",
-    ):
-        raise ConfigurationError(
-            f"database_url must be sqlite:///… or postgresql://…, got {database!r}"
-        )
     redis = _url(redis_url, "redis_url") or _url(
         os.environ.get(REDIS_URL_ENV) or None, REDIS_URL_ENV
     )
     chosen = executor if executor is not None else os.environ.get(EXECUTOR_ENV) or DEFAULT_EXECUTOR
-    if chosen not in EXECUTORS:
-        raise ConfigurationError(f"executor must be one of {', '.join(EXECUTORS)}, got {chosen!r}")
-    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
-        raise ConfigurationError(f"max_workers must be a positive int, got {max_workers!r}")
     return Settings(
         database_url=database or embedded_database_url(),
         redis_url=redis,
         executor=chosen,
-        abort_poll_interval=_positive_seconds(abort_poll_interval, "abort_poll_interval"),
-        progress_throttle=_positive_seconds(
-            progress_throttle, "progress_throttle", allow_zero=True
-        ),
+        abort_poll_interval=abort_poll_interval,
+        progress_throttle=progress_throttle,
         max_workers=max_workers,
-        heartbeat_interval=float(heartbeat_interval),
-        lease=float(lease),
+        heartbeat_interval=heartbeat_interval,
+        lease=lease,
     )
 
 

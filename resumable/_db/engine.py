@@ -15,10 +15,10 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import attrs
 import sqlalchemy
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -31,7 +31,7 @@ _WRITE_OPTION = "resumable_write"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
-@dataclass(frozen=True)
+@attrs.frozen(kw_only=True)
 class Database:
     """A SQL database opened by resumable."""
 

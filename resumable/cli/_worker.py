@@ -8,7 +8,7 @@ import os
 import click
 
 from resumable import _config
-from resumable.tasks._worker import IMPORTS_ENV, Worker, WorkerOptions
+from resumable.execution.worker._daemon import IMPORTS_ENV, Worker, WorkerOptions
 
 
 def _modules(values: tuple[str, ...]) -> tuple[str, ...]:

@@ -21,8 +21,9 @@ when no record exists.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
 from typing import Any
+
+import attrs
 
 RECORD_VERSION = 1
 STATE_KEY_SUFFIX = ".resumable"
@@ -93,7 +94,7 @@ _ANSWERS_TO = {
 }
 
 
-@dataclass(frozen=True)
+@attrs.frozen(kw_only=True)
 class JobRecord:
     """The stored state of one job (see the module docstring for its JSON form).
 
@@ -103,9 +104,11 @@ class JobRecord:
         succeeded: The job finished successfully (the terminal status cache).
     """
 
-    token: str | None
+    token: str | None = attrs.field(
+        validator=attrs.validators.optional(attrs.validators.instance_of(str))
+    )
     external_id: Any = None
-    succeeded: bool = False
+    succeeded: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
     @property
     def has_id(self) -> bool:
@@ -114,11 +117,11 @@ class JobRecord:
 
     def with_external_id(self, external_id: Any) -> JobRecord:
         """This record after ``submit_job`` (or ``find_job``) returned ``external_id``."""
-        return replace(self, external_id=external_id, succeeded=False)
+        return attrs.evolve(self, external_id=external_id, succeeded=False)
 
     def as_succeeded(self) -> JobRecord:
         """This record once its job is known to have succeeded."""
-        return replace(self, succeeded=True)
+        return attrs.evolve(self, succeeded=True)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON value stored under :func:`state_key` (no nulls: stores refuse them)."""

@@ -9,10 +9,10 @@ longer matches the others' conditions.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import attrs
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Connection
 
@@ -29,7 +29,7 @@ _RUNNING = (TaskStatus.IN_PROGRESS.value, TaskStatus.ABORTING.value)
 WORKER_EXECUTOR = "worker"
 
 
-@dataclass(frozen=True)
+@attrs.frozen(kw_only=True)
 class Reaped:
     """One attempt a reaper ended because its lease expired."""
 
@@ -42,7 +42,7 @@ class Reaped:
     decision: Reaping
 
 
-@dataclass(frozen=True)
+@attrs.frozen(kw_only=True)
 class Watched:
     """What a worker needs to know about a task one of its children runs."""
 

@@ -9,9 +9,10 @@ pure so every case is tested in a table.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+import attrs
 
 from resumable._errors import ConfigurationError
 from resumable.tasks._models import TaskStatus
@@ -38,7 +39,7 @@ def lease_expired(heartbeat_at: datetime | None, now: datetime, lease: float) ->
     return heartbeat_at is None or now - heartbeat_at > timedelta(seconds=lease)
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class Reaping:
     """What the reaper writes for one attempt whose lease expired."""
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any
+
+import attrs
 
 from resumable._errors import ConfigurationError
 
@@ -71,9 +72,27 @@ def validate_text(value: Any, what: str, max_length: int = MAX_KEY_LENGTH) -> st
     return value
 
 
-@dataclass(frozen=True, kw_only=True)
+def _timeout(value: Any) -> float | None:
+    return validate_timeout(value)
+
+
+def _kill_after(value: Any) -> float | None:
+    return validate_timeout(value, "kill_after")
+
+
+def _text_field(what: str) -> Any:
+    def check(_instance: object, _attribute: attrs.Attribute[Any], value: Any) -> None:
+        validate_text(value, what)
+
+    return attrs.field(default=None, validator=check)
+
+
+@attrs.frozen(kw_only=True)
 class TaskOptions:
     """Per-call options for a task, passed as ``options=`` to a direct call or ``.schedule()``.
+
+    Every field is checked when the options are built: a bad value raises
+    :class:`~resumable.ConfigurationError` at the call site, not when the task runs.
 
     Attributes:
         task_key: Deduplication key: while a task with the same identity is active,
@@ -85,19 +104,13 @@ class TaskOptions:
             ``@task(kill_after=)``.
     """
 
-    task_key: str | None = None
-    task_name: str | None = None
-    timeout: float | None = None
-    kill_after: float | None = None
-
-    def __post_init__(self) -> None:
-        validate_text(self.task_key, "task_key")
-        validate_text(self.task_name, "task_name")
-        object.__setattr__(self, "timeout", validate_timeout(self.timeout))
-        object.__setattr__(self, "kill_after", validate_timeout(self.kill_after, "kill_after"))
+    task_key: str | None = _text_field("task_key")
+    task_name: str | None = _text_field("task_name")
+    timeout: float | None = attrs.field(default=None, converter=_timeout)
+    kill_after: float | None = attrs.field(default=None, converter=_kill_after)
 
 
-@dataclass(frozen=True)
+@attrs.frozen(kw_only=True)
 class Progress:
     """How far a task got. Each field is None when unknown.
 
@@ -119,7 +132,7 @@ class Progress:
         return None if self.fraction is None else self.fraction * 100.0
 
 
-@dataclass
+@attrs.frozen(kw_only=True)
 class TaskRecord:
     """One row of the task table, as the repository returns it (internal)."""
 
@@ -149,4 +162,4 @@ class TaskRecord:
     started_at: datetime | None
     ended_at: datetime | None
     not_before: datetime | None = None
-    subscribers: list[str] = field(default_factory=list)
+    subscribers: list[str] = attrs.Factory(list)

@@ -7,8 +7,9 @@ of subscription, except that admins and the system (code running outside
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+import attrs
 
 from resumable._errors import PermissionDeniedError
 from resumable.tasks._models import TaskRecord, TaskScope
@@ -16,7 +17,7 @@ from resumable.tasks._models import TaskRecord, TaskScope
 CancelAction = Literal["abort", "unsubscribe"]
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class Actor:
     """The caller: a user (``user_id``), possibly an admin, or the system (no user).
 

@@ -12,13 +12,14 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+import attrs
 
 from resumable._errors import InvalidValueError
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class ProgressValue:
     """A normalized progress report."""
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+import attrs
 from sqlalchemy import and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +33,7 @@ _s = task_subscribers.c
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@attrs.frozen(kw_only=True)
 class NewTask:
     """Everything needed to insert a task row."""
 

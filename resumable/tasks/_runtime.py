@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import attrs
+
 from resumable._db.types import utcnow
 from resumable._errors import StaleAttemptError
 from resumable.store import TaskStateStore
@@ -42,7 +44,7 @@ from resumable.tasks._transitions import (
 log = logging.getLogger("resumable.tasks")
 
 
-@dataclass(frozen=True)
+@attrs.frozen(kw_only=True)
 class Definition:
     """A ``@task`` function and its options."""
 
@@ -61,7 +63,7 @@ class Definition:
         return inspect.iscoroutinefunction(self.fn)
 
 
-@dataclass
+@attrs.frozen
 class Failure:
     """One exception raised by the body or a handler."""
 

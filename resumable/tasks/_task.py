@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import attrs
+
 from resumable._db.types import utcnow
+from resumable.tasks import _operations
 from resumable.tasks._models import Progress, TaskRecord, TaskScope, TaskStatus
 from resumable.tasks._transitions import is_terminal
 
@@ -27,7 +29,7 @@ def progress_of(record: TaskRecord, now: datetime | None = None) -> Progress:
     )
 
 
-@dataclass
+@attrs.define(kw_only=True)
 class Task:
     """A snapshot of one task. ``refresh()`` reloads it; ``wait()`` and ``cancel()``
     act on it. All three act as the current user (see ``acting_as``).
@@ -75,7 +77,7 @@ class Task:
     timeout: float | None = None
     timeout_unenforceable: bool = False
     retries: int = 0
-    abortable: bool = field(default=False, repr=False)
+    abortable: bool = attrs.field(default=False, repr=False)
 
     @classmethod
     def from_record(cls, record: TaskRecord) -> Task:
@@ -122,10 +124,7 @@ class Task:
         Raises:
             TaskNotFoundError: the task is gone or the current user may not see it.
         """
-        from resumable.tasks._api import get_task
-
-        fresh = get_task(self.uuid)
-        self.__dict__.update(fresh.__dict__)
+        self._take(Task.from_record(_operations.visible(self.uuid)))
         return self
 
     def wait(self, timeout: float | None = None) -> Task:
@@ -135,11 +134,13 @@ class Task:
             TaskTimeoutError: still not terminal after ``timeout`` seconds.
             TaskNotFoundError: the current user may not see the task.
         """
-        from resumable.tasks._api import wait_for_task
-
-        fresh = wait_for_task(self.uuid, timeout)
-        self.__dict__.update(fresh.__dict__)
+        self._take(Task.from_record(_operations.wait_for(self.uuid, timeout)))
         return self
+
+    def _take(self, fresh: Task) -> None:
+        # A snapshot is updated in place, so references users hold see the new state.
+        for field in attrs.fields(Task):
+            setattr(self, field.name, getattr(fresh, field.name))
 
     def cancel(self, force: bool = False) -> Literal["aborted", "unsubscribed"]:
         """Abort the task, or unsubscribe the current user from a shared one.
@@ -153,6 +154,4 @@ class Task:
             TaskFinishedError: the task already ended.
             TaskNotFoundError: the current user may not see the task.
         """
-        from resumable.tasks._api import cancel_task
-
-        return cancel_task(self.uuid, force=force)
+        return _operations.cancel(self.uuid, force=force)

@@ -99,7 +99,8 @@ def test_status_classification(active: bool, succeeded: bool, answer: Answer) ->
 
 
 def test_record_round_trips_through_json() -> None:
-    for record in (INTENT, SUBMITTED, SUCCEEDED, JobRecord("t", {"cluster": "c", "id": 7})):
+    structured = JobRecord(token="t", external_id={"cluster": "c", "id": 7})
+    for record in (INTENT, SUBMITTED, SUCCEEDED, structured):
         assert parse_record(record.to_json()) == record
     assert None not in INTENT.to_json().values()  # stores refuse nulls
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import json
 import logging
 from collections.abc import Iterable
 from typing import Any
+
+import attrs
 
 from resumable import _config
 from resumable.tasks import _services
@@ -42,7 +43,7 @@ def decode_arguments(arguments: str | None) -> tuple[tuple[Any, ...], dict[str, 
 def run_claimed(settings: _config.Settings, modules: tuple[str, ...], task_uuid: str) -> None:
     """Child-process entry: run the attempt of ``task_uuid`` its worker just claimed."""
     import_task_modules(modules)
-    _config.configure(**dataclasses.asdict(settings))
+    _config.configure(**attrs.asdict(settings, recurse=False))
     services = _services.current()
     try:
         record = services.repository.get(task_uuid, subscribers=False)
