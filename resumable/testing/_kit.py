@@ -1,4 +1,11 @@
-"""``check_job``: the standard crash scenarios against any ResumableJobMixin job."""
+"""``check_job``: the standard crash scenarios against any ResumableJobMixin job.
+
+This module runs the scenarios from the test process; ``_child`` is the process each
+run of a job happens in (``python -m resumable.testing._child SPEC``), killed for real
+where a scenario says so; ``_events`` is the JSON-lines file through which a child tells
+the kit what the job did; ``_scenarios`` judges those events; ``_runs`` starts, watches
+and kills the children.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from resumable._conformance._runs import Runner
-from resumable._conformance._scenarios import SCENARIOS, Scenario
+from resumable.testing._runs import Runner
+from resumable.testing._scenarios import SCENARIOS, Scenario
 from resumable._errors import ConfigurationError, JobConformanceError
 
 SCENARIO_NAMES = tuple(scenario.name for scenario in SCENARIOS)
@@ -133,7 +140,7 @@ def _child_env(env: Mapping[str, str] | None) -> dict[str, str]:
     import resumable
 
     merged = {**os.environ, **(env or {})}
-    # The child runs `python -m resumable._conformance._child` before it reads the
+    # The child runs `python -m resumable.testing._child` before it reads the
     # parent's sys.path: make sure it finds this very resumable.
     source_root = str(Path(resumable.__file__).resolve().parent.parent)
     merged["PYTHONPATH"] = os.pathsep.join(

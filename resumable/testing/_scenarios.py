@@ -1,7 +1,7 @@
 """The standard crash scenarios: each drives real child processes and lists its problems.
 
 A scenario returns the problems it found (empty: passed). What the children did is kept
-by the :class:`~resumable._conformance._runs.Runner` and printed in the report.
+by the :class:`~resumable.testing._runs.Runner` and printed in the report.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from resumable._conformance._runs import Run, Runner, short
+from resumable.testing._runs import Run, Runner, short
 
 # Methods that ask (or change) the external system; get_job_result may read a result
 # the system keeps, but a retry after success must call none of these.

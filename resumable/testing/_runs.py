@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resumable._conformance._events import read_events
+from resumable.testing._events import read_events
 
 _NOTHING = object()
 
@@ -134,7 +134,7 @@ class Runner:
         (folder / "spec.json").write_text(json.dumps(spec))
         log = (self.folder / f"{self._count}.log").open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "resumable._conformance._child", str(folder / "spec.json")],
+            [sys.executable, "-m", "resumable.testing._child", str(folder / "spec.json")],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -1,4 +1,4 @@
-"""One run of a job under the conformance kit: ``python -m resumable._conformance._child SPEC``.
+"""One run of a job under the conformance kit: ``python -m resumable.testing._child SPEC``.
 
 ``SPEC`` is a JSON file the kit wrote: where to find the job factory (a pickle beside
 it), the store and scope, the event file, and the mode:
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from resumable._conformance._events import EventWriter
+from resumable.testing._events import EventWriter
 
 # The methods the kit watches: the mixin's calls into the external system.
 WATCHED = (

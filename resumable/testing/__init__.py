@@ -34,7 +34,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from resumable import _config
-from resumable._conformance._kit import (
+from resumable.testing._kit import (
     SCENARIO_NAMES,
     ConformanceReport,
     ScenarioResult,
