@@ -34,16 +34,16 @@ from datetime import timedelta
 from pathlib import Path
 
 from resumable import _config
+from resumable._errors import JobConformanceError
+from resumable.store import Store, open_store
+from resumable.store._retention import DEFAULT_RETENTION, _NeverExpire
+from resumable.store._values import DEFAULT_MAX_VALUE_BYTES
 from resumable.testing._kit import (
     SCENARIO_NAMES,
     ConformanceReport,
     ScenarioResult,
     check_job,
 )
-from resumable._errors import JobConformanceError
-from resumable.store import Store, open_store
-from resumable.store._retention import DEFAULT_RETENTION, _NeverExpire
-from resumable.store._values import DEFAULT_MAX_VALUE_BYTES
 
 __all__ = [
     "SCENARIO_NAMES",

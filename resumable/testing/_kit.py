@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from resumable._errors import ConfigurationError, JobConformanceError
 from resumable.testing._runs import Runner
 from resumable.testing._scenarios import SCENARIOS, Scenario
-from resumable._errors import ConfigurationError, JobConformanceError
 
 SCENARIO_NAMES = tuple(scenario.name for scenario in SCENARIOS)
 
