@@ -20,12 +20,22 @@ TEST_DEPS = [
     "httpx>=0.24",  # the REST API tests talk to a real uvicorn server
 ]
 
+# Real Celery workers are slow to start: their tests have a session of their own.
+NOT_CELERY = ["--ignore=tests/celery"]
+
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The test suite over memory, SQLite, PostgreSQL and Redis."""
     session.install("-e", ".[all]", *TEST_DEPS)
-    session.run("pytest", *(session.posargs or ["-q"]))
+    session.run("pytest", *(session.posargs or ["-q", *NOT_CELERY]))
+
+
+@nox.session(python=PYTHON)
+def celery(session: nox.Session) -> None:
+    """Real Celery workers (prefork) on Redis and RabbitMQ, over SQLite and PostgreSQL."""
+    session.install("-e", ".[all]", *TEST_DEPS)
+    session.run("pytest", *(session.posargs or ["-q", "tests/celery"]))
 
 
 PROVIDERS = ("shell", "http", "celery")
@@ -122,7 +132,7 @@ def tests_sqlalchemy14(session: nox.Session) -> None:
     """The whole suite on SQLAlchemy 1.4 + psycopg2, as Airflow 2.x installs them
     (LISTEN/NOTIFY needs psycopg 3, so its tests skip and PostgreSQL signals poll)."""
     session.install("-e", ".[redis]", "sqlalchemy>=1.4.36,<2", "psycopg2-binary", *TEST_DEPS)
-    session.run("pytest", *(session.posargs or ["-q"]))
+    session.run("pytest", *(session.posargs or ["-q", *NOT_CELERY]))
 
 
 # Airflow sessions (not in the defaults: .ci/run calls them after the default sessions).
