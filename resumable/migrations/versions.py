@@ -62,8 +62,13 @@ def _v3_task_leases(conn: Connection) -> None:
     index.create(conn, checkfirst=True)
 
 
+def _v4_progress_start(conn: Connection) -> None:
+    _add_columns(conn, "resumable_tasks", ("progress_start_fraction",))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "checkpoint store: state and attempts", _v1_checkpoint_store),
     Migration(2, "tasks: tasks and task subscribers", _v2_tasks),
     Migration(3, "tasks: heartbeat leases and hard stops", _v3_task_leases),
+    Migration(4, "tasks: progress fraction at the start of each attempt", _v4_progress_start),
 )

@@ -14,20 +14,12 @@ import pytest
 import resumable
 from resumable import TaskOptions, TaskScope, get_context, task
 from resumable.cli import main
-from resumable.cli._tasks import format_seconds
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = main(["tasks", *args])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-def test_format_seconds() -> None:
-    assert format_seconds(None) == "-"
-    assert format_seconds(12.4) == "12s"
-    assert format_seconds(185) == "3m05s"
-    assert format_seconds(3720) == "1h02m"
 
 
 def test_list_show_cancel_prune(
