@@ -41,6 +41,7 @@ def test_list_show_cancel_prune(
 
     code, out, _ = _run(capsys, "list", "--database-url", url)
     assert code == 0 and "Report 3" in out and "100% (3/3)" in out and "alice, bob" in out
+    assert "ago" in out or "just now" in out  # created, relative to now
     code, out, _ = _run(capsys, "list", "--database-url", url, "--status", "pending", "--json")
     assert code == 0 and [json.loads(line)["uuid"] for line in out.splitlines()] == [parked.uuid]
     code, out, _ = _run(capsys, "list", "--database-url", url, "--user", "carol")
@@ -61,6 +62,8 @@ def test_list_show_cancel_prune(
 
     code, _, err = _run(capsys, "prune", "--database-url", url, "--user", "alice")
     assert code == 1 and "admin" in err
+    code, out, _ = _run(capsys, "prune", "--database-url", url, "--older-than", "P7D")
+    assert (code, out.strip()) == (0, "tasks pruned: 0, expired state keys purged: 0")
     code, out, _ = _run(capsys, "prune", "--database-url", url, "--retention-days", "0")
     assert (code, out.strip()) == (0, "tasks pruned: 2, expired state keys purged: 0")
     code, _, err = _run(capsys, "show", "--database-url", url, done.uuid)
