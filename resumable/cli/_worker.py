@@ -9,7 +9,7 @@ import click
 
 from resumable import _config
 from resumable.cli._params import DURATION, DURATION_HELP, DURATION_OR_ZERO
-from resumable.tasks._worker import IMPORTS_ENV, Worker, WorkerOptions
+from resumable.execution.worker._daemon import IMPORTS_ENV, Worker, WorkerOptions
 
 
 def _modules(values: tuple[str, ...]) -> tuple[str, ...]:

@@ -1,39 +1,30 @@
-"""Reading, waiting on, cancelling and pruning tasks, as the current user."""
+"""Reading, listing, waiting on, cancelling and pruning tasks, as the current user."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any, Literal
-
-from sqlalchemy.engine import Connection
+from typing import Any
 
 from resumable._db.types import utcnow
-from resumable._errors import (
-    InvalidValueError,
-    TaskFinishedError,
-    TaskNotAbortableError,
-    TaskNotFoundError,
-    TaskTimeoutError,
-)
+from resumable._errors import InvalidValueError
 from resumable.tasks import _services
 from resumable.tasks._actor import current_actor
-from resumable.tasks._models import TaskRecord, TaskStatus
-from resumable.tasks._permissions import can_see, cancel_action, check_can_prune
+from resumable.tasks._models import TaskStatus
+from resumable.tasks._operations import CancelResult, visible, wait_for
+from resumable.tasks._operations import cancel as cancel_task
+from resumable.tasks._permissions import check_can_prune
 from resumable.tasks._task import Task
-from resumable.tasks._transitions import ABORT_REASON_CANCEL, TERMINAL, is_terminal
 
-CancelResult = Literal["aborted", "unsubscribed"]
-
-
-def _visible(task_uuid: Any) -> TaskRecord:
-    if not isinstance(task_uuid, str):
-        raise TaskNotFoundError(repr(task_uuid))
-    record = _services.current().repository.get(task_uuid)
-    if record is None or not can_see(record, current_actor()):
-        raise TaskNotFoundError(task_uuid)
-    return record
+__all__ = [
+    "CancelResult",
+    "cancel_task",
+    "get_task",
+    "list_tasks",
+    "prune_tasks",
+    "wait_for_task",
+]
 
 
 def get_task(task_uuid: str) -> Task:
@@ -42,7 +33,7 @@ def get_task(task_uuid: str) -> Task:
     Raises:
         TaskNotFoundError: no such task, or the current user may not see it.
     """
-    return Task.from_record(_visible(task_uuid))
+    return Task.from_record(visible(task_uuid))
 
 
 def _statuses(status: Any) -> list[TaskStatus] | None:
@@ -82,64 +73,7 @@ def wait_for_task(task_uuid: str, timeout: float | None = None) -> Task:
         TaskTimeoutError: still not terminal after ``timeout`` seconds.
         TaskNotFoundError: no such task, or the current user may not see it.
     """
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not math.isfinite(timeout)
-        or timeout < 0
-    ):
-        raise InvalidValueError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
-    record = _visible(task_uuid)
-    if not is_terminal(record.status):
-        services = _services.current()
-        reached = services.signals.wait_for(task_uuid, {s.value for s in TERMINAL}, timeout)
-        if reached is None:
-            if services.repository.get(task_uuid) is None:
-                raise TaskNotFoundError(task_uuid)
-            raise TaskTimeoutError(task_uuid, float(timeout or 0.0))
-    return get_task(task_uuid)
-
-
-def cancel_task(task_uuid: str, *, force: bool = False) -> CancelResult:
-    """Abort a task, or unsubscribe the current user from a shared one.
-
-    The decision and the change happen in one transaction holding the task's row, so
-    two subscribers cancelling at once cannot both merely unsubscribe.
-
-    Raises:
-        TaskNotFoundError: no such task, or the current user may not see it.
-        PermissionDeniedError: a SYSTEM task or ``force`` without admin rights.
-        TaskFinishedError: the task already ended.
-        TaskNotAbortableError: in progress without an abort handler.
-    """
-    if not isinstance(force, bool):
-        raise InvalidValueError(f"force must be a bool, got {force!r}")
-    actor = current_actor()
-    services = _services.current()
-    repository = services.repository
-
-    def decide(conn: Connection, record: TaskRecord | None) -> tuple[CancelResult, bool]:
-        if record is None or not can_see(record, actor):
-            raise TaskNotFoundError(task_uuid)
-        action = cancel_action(record, actor, force=force)
-        if is_terminal(record.status):
-            raise TaskFinishedError(task_uuid, record.status.value)
-        if action == "unsubscribe":
-            assert actor.user_id is not None  # only users are ever unsubscribed
-            repository.remove_subscriber_in(conn, task_uuid, actor.user_id)
-            return "unsubscribed", False
-        if record.status is TaskStatus.ABORTING:
-            return "aborted", False  # already stopping: cancelling again is a no-op
-        if repository.abort_in(conn, record, ABORT_REASON_CANCEL) is None:
-            raise TaskNotAbortableError(task_uuid)
-        return "aborted", True
-
-    if not isinstance(task_uuid, str):
-        raise TaskNotFoundError(repr(task_uuid))
-    result, changed = repository.with_locked(task_uuid, decide)
-    if changed:
-        services.signals.notify(task_uuid)
-    return result
+    return Task.from_record(wait_for(task_uuid, timeout))
 
 
 def prune_tasks(retention_period_days: float = 90, max_rows_per_run: int = 10_000) -> int:

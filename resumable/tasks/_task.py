@@ -8,6 +8,7 @@ import attrs
 import pendulum
 
 from resumable._time import as_utc, maybe_utc, now
+from resumable.tasks import _operations
 from resumable.tasks._models import Progress, TaskRecord, TaskScope, TaskStatus
 from resumable.tasks._transitions import is_terminal
 
@@ -121,9 +122,7 @@ class Task:
         Raises:
             TaskNotFoundError: the task is gone or the current user may not see it.
         """
-        from resumable.tasks._api import get_task
-
-        self._take(get_task(self.uuid))
+        self._take(Task.from_record(_operations.visible(self.uuid)))
         return self
 
     def wait(self, timeout: float | None = None) -> Task:
@@ -133,9 +132,7 @@ class Task:
             TaskTimeoutError: still not terminal after ``timeout`` seconds.
             TaskNotFoundError: the current user may not see the task.
         """
-        from resumable.tasks._api import wait_for_task
-
-        self._take(wait_for_task(self.uuid, timeout))
+        self._take(Task.from_record(_operations.wait_for(self.uuid, timeout)))
         return self
 
     def _take(self, fresh: Task) -> None:
@@ -155,6 +152,4 @@ class Task:
             TaskFinishedError: the task already ended.
             TaskNotFoundError: the current user may not see the task.
         """
-        from resumable.tasks._api import cancel_task
-
-        return cancel_task(self.uuid, force=force)
+        return _operations.cancel(self.uuid, force=force)

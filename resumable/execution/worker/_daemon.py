@@ -29,14 +29,15 @@ import attrs
 from resumable import _config
 from resumable._db.types import utcnow
 from resumable._errors import ConfigurationError, ResumableError
-from resumable.execution._process_pool import Child, ProcessPool
+from resumable.execution.worker._child import import_task_modules, refuse, run_claimed
+from resumable.execution.worker._process_pool import Child, ProcessPool
 from resumable.tasks import _services
 from resumable.tasks._decorator import registered
 from resumable.tasks._identity import state_scope
 from resumable.tasks._lease_repository import Reaped
 from resumable.tasks._leases import kill_due
 from resumable.tasks._models import TaskScope, TaskStatus
-from resumable.tasks._worker_child import import_task_modules, refuse, run_claimed
+from resumable.tasks._operations import cancel
 
 log = logging.getLogger("resumable.worker")
 
@@ -46,7 +47,7 @@ IMPORTS_ENV = "RESUMABLE_IMPORTS"
 # drivers and channel modules here, every child spent ~80 ms importing them again.
 # The forkserver skips the ones that are not installed.
 WARM_MODULES = (
-    "resumable.tasks._worker_child",
+    "resumable.execution.worker._child",
     "resumable.coordination._push",
     "resumable.coordination._pg_notify",
     "resumable.coordination._redis_streams",
@@ -309,11 +310,9 @@ class Worker:
         log.info("worker stopped worker_id=%s", self.worker_id)
 
     def _abort_remaining(self, pool: ProcessPool, services: _services.Services) -> None:
-        from resumable.tasks._api import cancel_task
-
         for child in pool.running():
             try:
-                cancel_task(child.key)  # as the system: aborts whatever can be aborted
+                cancel(child.key)  # as the system: aborts whatever can be aborted
             except ResumableError as exc:  # not abortable, or already finished
                 log.info("not aborted at shutdown task_uuid=%s: %s", child.key, exc)
         deadline = time.monotonic() + min(5.0, max(self.options.grace, 1.0))

@@ -1,0 +1,104 @@
+"""Reading, waiting on and cancelling one task as the current user, on records.
+
+These work on :class:`TaskRecord` rather than the public :class:`Task`, so that both
+the module-level API (:mod:`resumable.tasks._api`) and ``Task``'s own methods can use
+them without importing each other.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from sqlalchemy.engine import Connection
+
+from resumable._errors import (
+    InvalidValueError,
+    TaskFinishedError,
+    TaskNotAbortableError,
+    TaskNotFoundError,
+    TaskTimeoutError,
+)
+from resumable.tasks import _services
+from resumable.tasks._actor import current_actor
+from resumable.tasks._models import TaskRecord, TaskStatus
+from resumable.tasks._permissions import can_see, cancel_action
+from resumable.tasks._transitions import ABORT_REASON_CANCEL, TERMINAL, is_terminal
+
+CancelResult = Literal["aborted", "unsubscribed"]
+
+
+def visible(task_uuid: Any) -> TaskRecord:
+    if not isinstance(task_uuid, str):
+        raise TaskNotFoundError(repr(task_uuid))
+    record = _services.current().repository.get(task_uuid)
+    if record is None or not can_see(record, current_actor()):
+        raise TaskNotFoundError(task_uuid)
+    return record
+
+
+def wait_for(task_uuid: str, timeout: float | None = None) -> TaskRecord:
+    """Block until the task is terminal; return its final record.
+
+    Raises:
+        TaskTimeoutError: still not terminal after ``timeout`` seconds.
+        TaskNotFoundError: no such task, or the current user may not see it.
+    """
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or timeout < 0
+    ):
+        raise InvalidValueError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
+    record = visible(task_uuid)
+    if not is_terminal(record.status):
+        services = _services.current()
+        reached = services.signals.wait_for(task_uuid, {s.value for s in TERMINAL}, timeout)
+        if reached is None:
+            if services.repository.get(task_uuid) is None:
+                raise TaskNotFoundError(task_uuid)
+            raise TaskTimeoutError(task_uuid, float(timeout or 0.0))
+    return visible(task_uuid)
+
+
+def cancel(task_uuid: str, *, force: bool = False) -> CancelResult:
+    """Abort a task, or unsubscribe the current user from a shared one.
+
+    The decision and the change happen in one transaction holding the task's row, so
+    two subscribers cancelling at once cannot both merely unsubscribe.
+
+    Raises:
+        TaskNotFoundError: no such task, or the current user may not see it.
+        PermissionDeniedError: a SYSTEM task or ``force`` without admin rights.
+        TaskFinishedError: the task already ended.
+        TaskNotAbortableError: in progress without an abort handler.
+    """
+    if not isinstance(force, bool):
+        raise InvalidValueError(f"force must be a bool, got {force!r}")
+    actor = current_actor()
+    services = _services.current()
+    repository = services.repository
+
+    def decide(conn: Connection, record: TaskRecord | None) -> tuple[CancelResult, bool]:
+        if record is None or not can_see(record, actor):
+            raise TaskNotFoundError(task_uuid)
+        action = cancel_action(record, actor, force=force)
+        if is_terminal(record.status):
+            raise TaskFinishedError(task_uuid, record.status.value)
+        if action == "unsubscribe":
+            assert actor.user_id is not None  # only users are ever unsubscribed
+            repository.remove_subscriber_in(conn, task_uuid, actor.user_id)
+            return "unsubscribed", False
+        if record.status is TaskStatus.ABORTING:
+            return "aborted", False  # already stopping: cancelling again is a no-op
+        if repository.abort_in(conn, record, ABORT_REASON_CANCEL) is None:
+            raise TaskNotAbortableError(task_uuid)
+        return "aborted", True
+
+    if not isinstance(task_uuid, str):
+        raise TaskNotFoundError(repr(task_uuid))
+    result, changed = repository.with_locked(task_uuid, decide)
+    if changed:
+        services.signals.notify(task_uuid)
+    return result
