@@ -16,14 +16,25 @@ TEST_DEPS = [
     "pytest-timeout>=2.2",
     "hypothesis>=6.100",
     "opentelemetry-sdk>=1.20",  # reads back the jobs metrics and spans in tests
+    "httpx>=0.24",  # the REST API tests talk to a real uvicorn server
 ]
+
+# Real Celery workers are slow to start: their tests have a session of their own.
+NOT_CELERY = ["--ignore=tests/celery"]
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The test suite over memory, SQLite, PostgreSQL and Redis."""
     session.install("-e", ".[all]", *TEST_DEPS)
-    session.run("pytest", *(session.posargs or ["-q"]))
+    session.run("pytest", *(session.posargs or ["-q", *NOT_CELERY]))
+
+
+@nox.session(python=PYTHON)
+def celery(session: nox.Session) -> None:
+    """Real Celery workers (prefork) on Redis and RabbitMQ, over SQLite and PostgreSQL."""
+    session.install("-e", ".[all]", *TEST_DEPS)
+    session.run("pytest", *(session.posargs or ["-q", "tests/celery"]))
 
 
 @nox.session(python=PYTHON)
@@ -65,6 +76,28 @@ def bench(session: nox.Session) -> None:
         session.run("python", str(script))
 
 
+@nox.session(python=PYTHON)
+def api(session: nox.Session) -> None:
+    """The task page in real headless Chromium and schemathesis against the served schema.
+
+    Chromium is Debian's package (``apt-get install chromium``; .ci/run installs it when
+    missing), driven by Playwright through its executable path: nothing is downloaded.
+    """
+    session.install("-e", ".[all]", *TEST_DEPS, "playwright>=1.40", "schemathesis>=4")
+    session.run(
+        "pytest",
+        *(session.posargs or ["-q", *API_SLOW_TESTS]),
+        env={
+            "RESUMABLE_TEST_BROWSER": "1",
+            "RESUMABLE_TEST_SCHEMA": "1",
+            "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
+        },
+    )
+
+
+API_SLOW_TESTS = ["tests/api/test_api_page_browser.py", "tests/api/test_api_schema.py"]
+
+
 @nox.session(python=PYTHON, name="tests-sqlalchemy14")
 def tests_sqlalchemy14(session: nox.Session) -> None:
     """The whole suite on SQLAlchemy 1.4 + psycopg2 + pendulum 2, as Airflow 2.x installs
@@ -78,7 +111,7 @@ def tests_sqlalchemy14(session: nox.Session) -> None:
         "pendulum>=2.1.2,<3",
         *TEST_DEPS,
     )
-    session.run("pytest", *(session.posargs or ["-q"]))
+    session.run("pytest", *(session.posargs or ["-q", *NOT_CELERY]))
 
 
 # Airflow sessions (not in the defaults: .ci/run calls them after the default sessions).

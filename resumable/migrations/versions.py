@@ -62,7 +62,23 @@ def _v3_task_leases(conn: Connection) -> None:
     index.create(conn, checkfirst=True)
 
 
-def _v4_progress_start(conn: Connection) -> None:
+def _v4_api(conn: Connection) -> None:
+    schema.api_tokens.create(conn, checkfirst=True)
+    wanted = {
+        "ix_resumable_tasks_name_created_at",
+        "ix_resumable_tasks_status_created_at",
+        "ix_resumable_tasks_created_by_created_at",
+    }
+    for index in schema.tasks.indexes:
+        if index.name in wanted:
+            index.create(conn, checkfirst=True)
+
+
+def _v5_celery(conn: Connection) -> None:
+    _add_columns(conn, "resumable_tasks", ("celery_task_id",))
+
+
+def _v6_progress_start(conn: Connection) -> None:
     _add_columns(conn, "resumable_tasks", ("progress_start_fraction",))
 
 
@@ -70,5 +86,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "checkpoint store: state and attempts", _v1_checkpoint_store),
     Migration(2, "tasks: tasks and task subscribers", _v2_tasks),
     Migration(3, "tasks: heartbeat leases and hard stops", _v3_task_leases),
-    Migration(4, "tasks: progress fraction at the start of each attempt", _v4_progress_start),
+    Migration(4, "api: bearer tokens; task listing indexes", _v4_api),
+    Migration(5, "tasks: the Celery message id of the current attempt", _v5_celery),
+    Migration(6, "tasks: progress fraction at the start of each attempt", _v6_progress_start),
 )
