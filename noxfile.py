@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -37,6 +38,19 @@ def celery(session: nox.Session) -> None:
     session.run("pytest", *(session.posargs or ["-q", "tests/celery"]))
 
 
+PROVIDERS = ("shell", "http", "celery")
+
+
+@nox.session(python=PYTHON)
+def providers(session: nox.Session) -> None:
+    """The provider distributions (providers/<name>/), each through check_job and more."""
+    session.install(
+        "-e", ".[redis,celery]", *(f"-e./providers/{name}" for name in PROVIDERS), *TEST_DEPS
+    )
+    tests = [f"providers/{name}/tests" for name in PROVIDERS]
+    session.run("pytest", *(session.posargs or ["-q", *tests]))
+
+
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff check and format check."""
@@ -53,8 +67,23 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on resumable/ and the typing examples in tests/typing/."""
-    session.install("-e", ".[all]", "mypy>=1.10", "types-redis", *TEST_DEPS)
+    # The providers' own dependencies (httpx, stamina), so their code is checked too.
+    session.install(
+        "-e",
+        ".[all]",
+        *(f"-e./providers/{name}" for name in PROVIDERS),
+        "mypy>=1.10",
+        "types-redis",
+        *TEST_DEPS,
+    )
     session.run("mypy")
+    # The providers' sources: namespace packages under providers/<name>/src.
+    session.run(
+        "mypy",
+        "--explicit-package-bases",
+        *(f"--package=resumable_providers.{name}" for name in PROVIDERS),
+        env={"MYPYPATH": os.pathsep.join(f"providers/{name}/src" for name in PROVIDERS)},
+    )
 
 
 @nox.session(python=PYTHON)
@@ -135,7 +164,9 @@ def _airflow_session(line: str) -> None:
     def run(session: nox.Session) -> None:
         import tempfile
 
-        session.install(*AIRFLOW_LINES[line], "-e", ".", *TEST_DEPS)
+        session.install(
+            *AIRFLOW_LINES[line], "-e", ".", "-e./providers/shell", "-e./providers/http", *TEST_DEPS
+        )
         session.run("python", "-m", "pip", "check")
         with tempfile.TemporaryDirectory(prefix=f"airflow-{line}-home-") as home:
             env = {

@@ -184,7 +184,8 @@ def test_rabbitmq_broker(cluster: Callable[..., CeleryCluster]) -> None:
     c.start_worker()
     assert c.module.mark.schedule("rabbit").wait(timeout=60).status == "success"  # type: ignore[union-attr]
     running = c.module.patient.schedule(options=TaskOptions(timeout=60))  # type: ignore[union-attr]
-    assert eventually(lambda: resumable.get_task(running.uuid).status == "in_progress")
+    # Abortable once its body registered the abort handler (claimed is not enough).
+    assert eventually(lambda: resumable.get_task(running.uuid).abortable)
     assert running.cancel() == "aborted"
     assert running.wait(timeout=60).status == "aborted"
     assert json.dumps([e["kind"] for e in c.events()]) == '["mark", "stopped"]'
