@@ -132,3 +132,13 @@ with _dag("rsm_task_inside") as task_inside:
         return str(finished.status)
 
     pages()
+
+
+with _dag("rsm_plain") as plain:
+
+    @airflow_task(task_id="pages")
+    def plain_pages() -> str:
+        finished = count_pages(2)  # ends before the page where try 1 would crash
+        return str(finished.status)
+
+    plain_pages()
