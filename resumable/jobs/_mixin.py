@@ -291,12 +291,19 @@ ResumableJobMixin.__init__._BaseOperatorMeta__param_names = {  # type: ignore[at
 def _resume_switch(resume_on_retry: Any, durable: Any, default_args: Any) -> bool:
     """The one on/off switch behind ``resume_on_retry=`` and ``durable=``.
 
-    Unset keywords fall back to ``default_args`` (either name), then to True.
+    Unset keywords fall back to ``default_args`` (either name), then to True. Airflow
+    fills keywords from ``default_args`` before they arrive here, so when the two names
+    disagree, a value that only repeats ``default_args`` yields to one given explicitly.
     """
     names = ("resume_on_retry", "durable")
-    given = {n: v for n, v in zip(names, (resume_on_retry, durable)) if v is not _DURABLE_DEFAULT}
-    if not given and isinstance(default_args, Mapping):
-        given = {name: default_args[name] for name in names if name in default_args}
+    defaults = default_args if isinstance(default_args, Mapping) else {}
+    values = (resume_on_retry, durable)
+    given = {n: v for n, v in zip(names, values, strict=True) if v is not _DURABLE_DEFAULT}
+    if not given:
+        given = {name: defaults[name] for name in names if name in defaults}
+    elif len(set(given.values())) > 1:
+        explicit = {n: v for n, v in given.items() if n not in defaults or defaults[n] is not v}
+        given = explicit or given
     for name, value in given.items():
         if not isinstance(value, bool):
             raise ConfigurationError(

@@ -279,6 +279,10 @@ def test_durable_from_airflow_default_args() -> None:
     assert Operator(DictSystem(), default_args={"resume_on_retry": False}).durable is False
     with pytest.raises(resumable.ConfigurationError, match="two names"):
         Operator(DictSystem(), default_args={"resume_on_retry": True, "durable": False})
+    # Airflow fills durable=False from default_args; the explicit keyword wins.
+    defaults = {"durable": False}
+    op = Operator(DictSystem(), default_args=defaults, durable=False, resume_on_retry=True)
+    assert op.durable is True
 
 
 def test_bad_durable_is_refused() -> None:
