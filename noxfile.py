@@ -16,6 +16,7 @@ TEST_DEPS = [
     "pytest-timeout>=2.2",
     "hypothesis>=6.100",
     "opentelemetry-sdk>=1.20",  # reads back the jobs metrics and spans in tests
+    "httpx>=0.24",  # the REST API tests talk to a real uvicorn server
 ]
 
 
@@ -63,6 +64,28 @@ def bench(session: nox.Session) -> None:
         scripts = [s for s in scripts if s.stem.removeprefix("bench_") in session.posargs]
     for script in scripts:
         session.run("python", str(script))
+
+
+@nox.session(python=PYTHON)
+def api(session: nox.Session) -> None:
+    """The task page in real headless Chromium and schemathesis against the served schema.
+
+    Chromium is Debian's package (``apt-get install chromium``; .ci/run installs it when
+    missing), driven by Playwright through its executable path: nothing is downloaded.
+    """
+    session.install("-e", ".[all]", *TEST_DEPS, "playwright>=1.40", "schemathesis>=4")
+    session.run(
+        "pytest",
+        *(session.posargs or ["-q", *API_SLOW_TESTS]),
+        env={
+            "RESUMABLE_TEST_BROWSER": "1",
+            "RESUMABLE_TEST_SCHEMA": "1",
+            "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
+        },
+    )
+
+
+API_SLOW_TESTS = ["tests/api/test_api_page_browser.py", "tests/api/test_api_schema.py"]
 
 
 @nox.session(python=PYTHON, name="tests-sqlalchemy14")

@@ -142,3 +142,24 @@ with _dag("rsm_plain") as plain:
         return str(finished.status)
 
     plain_pages()
+
+
+# JSON null at depth through the task's state store (Airflow's own on 3.3+): try 1
+# writes, fails; try 2 reads what try 1 wrote and returns it to XCom.
+NULLS = {"state": {"result_state": None, "life_cycle": "RUNNING"}, "runs": [None, {"id": None}]}
+
+with _dag("rsm_json_null") as json_null:
+
+    @airflow_task(task_id="nulls", retries=1, retry_delay=NO_DELAY)
+    def nulls() -> Any:
+        from resumable.airflow import get_task_state_store
+
+        context = get_current_context()
+        store = get_task_state_store(context)
+        if int(context["ti"].try_number) == 1:
+            store.set("answer", NULLS)
+            store.set("list", [None, [None]])
+            raise RuntimeError("try 1 fails after writing")
+        return {"answer": store.get("answer"), "list": store.get("list")}
+
+    nulls()
