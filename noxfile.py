@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -19,12 +20,35 @@ TEST_DEPS = [
     "httpx>=0.24",  # the REST API tests talk to a real uvicorn server
 ]
 
+# Real Celery workers are slow to start: their tests have a session of their own.
+NOT_CELERY = ["--ignore=tests/celery"]
+
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The test suite over memory, SQLite, PostgreSQL and Redis."""
     session.install("-e", ".[all]", *TEST_DEPS)
-    session.run("pytest", *(session.posargs or ["-q"]))
+    session.run("pytest", *(session.posargs or ["-q", *NOT_CELERY]))
+
+
+@nox.session(python=PYTHON)
+def celery(session: nox.Session) -> None:
+    """Real Celery workers (prefork) on Redis and RabbitMQ, over SQLite and PostgreSQL."""
+    session.install("-e", ".[all]", *TEST_DEPS)
+    session.run("pytest", *(session.posargs or ["-q", "tests/celery"]))
+
+
+PROVIDERS = ("shell", "http", "celery")
+
+
+@nox.session(python=PYTHON)
+def providers(session: nox.Session) -> None:
+    """The provider distributions (providers/<name>/), each through check_job and more."""
+    session.install(
+        "-e", ".[redis,celery]", *(f"-e./providers/{name}" for name in PROVIDERS), *TEST_DEPS
+    )
+    tests = [f"providers/{name}/tests" for name in PROVIDERS]
+    session.run("pytest", *(session.posargs or ["-q", *tests]))
 
 
 @nox.session(python=PYTHON)
@@ -43,8 +67,23 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on resumable/ and the typing examples in tests/typing/."""
-    session.install("-e", ".[all]", "mypy>=1.10", "types-redis", *TEST_DEPS)
+    # The providers' own dependencies (httpx, stamina), so their code is checked too.
+    session.install(
+        "-e",
+        ".[all]",
+        *(f"-e./providers/{name}" for name in PROVIDERS),
+        "mypy>=1.10",
+        "types-redis",
+        *TEST_DEPS,
+    )
     session.run("mypy")
+    # The providers' sources: namespace packages under providers/<name>/src.
+    session.run(
+        "mypy",
+        "--explicit-package-bases",
+        *(f"--package=resumable_providers.{name}" for name in PROVIDERS),
+        env={"MYPYPATH": os.pathsep.join(f"providers/{name}/src" for name in PROVIDERS)},
+    )
 
 
 @nox.session(python=PYTHON)
@@ -93,7 +132,7 @@ def tests_sqlalchemy14(session: nox.Session) -> None:
     """The whole suite on SQLAlchemy 1.4 + psycopg2, as Airflow 2.x installs them
     (LISTEN/NOTIFY needs psycopg 3, so its tests skip and PostgreSQL signals poll)."""
     session.install("-e", ".[redis]", "sqlalchemy>=1.4.36,<2", "psycopg2-binary", *TEST_DEPS)
-    session.run("pytest", *(session.posargs or ["-q"]))
+    session.run("pytest", *(session.posargs or ["-q", *NOT_CELERY]))
 
 
 # Airflow sessions (not in the defaults: .ci/run calls them after the default sessions).
@@ -129,9 +168,15 @@ AIRFLOW_TESTS = [
 CONSTRAINTS_DIR = Path("constraints")
 
 
+# Provider distributions the Airflow sessions install beside resumable (their tests run
+# in tests/airflow); their own dependencies come from the same constraints file.
+AIRFLOW_PROVIDERS = ["shell"]
+
+
 def airflow_install_args(line: str) -> list[str]:
-    """What an Airflow session installs (append here to add, e.g. providers)."""
-    return [*AIRFLOW_LINES[line], "-e", AIRFLOW_RESUMABLE[line], *TEST_DEPS]
+    """What an Airflow session installs (append here to add more)."""
+    providers = [arg for name in AIRFLOW_PROVIDERS for arg in ("-e", f"./providers/{name}")]
+    return [*AIRFLOW_LINES[line], "-e", AIRFLOW_RESUMABLE[line], *providers, *TEST_DEPS]
 
 
 def constraints_file(line: str) -> Path:

@@ -107,7 +107,11 @@ def _utc(moment: datetime | None) -> datetime | None:
     # Plain datetimes in UTC whatever the library returns (pendulum or stdlib).
     if moment is None:
         return None
-    return datetime.fromtimestamp(moment.timestamp(), tz=timezone.utc)
+    utc = moment.astimezone(timezone.utc)
+    return datetime(
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond,
+        tzinfo=timezone.utc,
+    )  # fmt: skip
 
 
 def cancel_blocked_reason(task: Task, user: ApiUser) -> str | None:

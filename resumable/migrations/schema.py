@@ -94,6 +94,10 @@ tasks = Table(
     # processes; the others by the process that scheduled them (NULL: before v3).
     Column("executor", String(16), nullable=True),
     Column("aborting_since", UTCDateTime, nullable=True),
+    # Celery executor (migration 5): the id of the Celery message that runs (or will
+    # run) the current attempt; NULL on a PENDING celery row means no message was sent
+    # for it yet (a reaped attempt), so a Celery worker's keeper sends one.
+    Column("celery_task_id", String(255), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime, nullable=True),
     Column("ended_at", UTCDateTime, nullable=True),

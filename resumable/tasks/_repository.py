@@ -50,6 +50,7 @@ class NewTask:
     arguments: str | None
     kill_after: float | None = None
     executor: str | None = None
+    celery_task_id: str | None = None
 
 
 def _record(row: Row[Any], subscribers: list[str]) -> TaskRecord:
@@ -81,6 +82,8 @@ def _record(row: Row[Any], subscribers: list[str]) -> TaskRecord:
         started_at=m["started_at"],
         ended_at=m["ended_at"],
         not_before=m["not_before"],
+        worker_id=m["worker_id"],
+        celery_task_id=m["celery_task_id"],
         subscribers=subscribers,
     )
 
@@ -224,6 +227,7 @@ class TaskRepository:
             "arguments": new.arguments,
             "kill_after": new.kill_after,
             "executor": new.executor,
+            "celery_task_id": new.celery_task_id,
             "created_at": now,
             "updated_at": now,
         }
@@ -267,6 +271,7 @@ class TaskRepository:
             created_at=now,
             started_at=None,
             ended_at=None,
+            celery_task_id=new.celery_task_id,
             subscribers=[] if new.created_by is None else [new.created_by],
         )
 

@@ -43,6 +43,12 @@ def quick(n: int) -> None:
     get_context().update_task(progress=(n, n))
 
 
+@task(name="api_tests.returning")
+def returning(n: int) -> dict[str, int]:
+    """Returns a JSON value (``Task.result`` once the task succeeded)."""
+    return {"rows": n}
+
+
 @task(name="api_tests.broken")
 def broken() -> None:
     """Fails with a traceback."""

@@ -144,3 +144,39 @@ def test_watch_cancel_and_see_why_not_in_chromium(
     finally:
         jobs.release[counting_gate].set()
         jobs.release[stubborn_gate].set()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_admins_are_offered_force_and_users_unsubscribe(
+    browser_page: Any, server: Server, tokens: Tokens
+) -> None:
+    page = browser_page
+    gate = uuid.uuid4().hex
+    options = TaskOptions(task_key=f"dash-{gate}", task_name="Export dashboard 7")
+    with acting_as("alice"):
+        shared = jobs.shared.schedule(gate, options=options)
+    with acting_as("bob"):
+        jobs.shared.schedule(gate, options=options)
+    try:
+        assert jobs.entered[gate].wait(jobs.DEADLINE)
+        # The page takes a bearer header as well (here: set for every request).
+        page.context.set_extra_http_headers(tokens.headers("bob"))
+        page.goto(server.url + "/")
+        row = _row(page, shared.uuid)
+        row.wait_for()
+        assert row.locator("button.force").count() == 0  # not an admin
+        row.locator("button.cancel").click()  # bob only unsubscribes: alice still wants it
+        page.wait_for_function(
+            "() => document.querySelector('#message').textContent.includes('unsubscribed')"
+        )
+        assert _row(page, shared.uuid).count() == 0  # no longer his to see
+
+        page.context.set_extra_http_headers(tokens.headers("admin"))
+        page.goto(server.url + "/")
+        force = _row(page, shared.uuid).locator("button.force")
+        force.wait_for()
+        assert "(admin)" in page.locator("header .who").inner_text()
+        force.click()
+        page.wait_for_selector(f'tr.task[data-uuid="{shared.uuid}"][data-status="aborted"]')
+    finally:
+        jobs.release[gate].set()

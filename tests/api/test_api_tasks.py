@@ -172,6 +172,16 @@ def test_a_failed_task_shows_its_error(client: httpx.Client, tokens: Tokens) -> 
     assert body["cancel_blocked_reason"] == "already ended (failure)"
 
 
+def test_the_result_is_the_library_s(client: httpx.Client, tokens: Tokens) -> None:
+    with acting_as("alice"):
+        t = jobs.returning(3)
+        expected = getattr(resumable.get_task(t.uuid), "result", None)
+    body = client.get(f"/api/v1/task/{t.uuid}", headers=tokens.headers("alice")).json()
+    assert body["status"] == "success" and body["result"] == expected
+    if hasattr(t, "result"):  # Task.result arrives with the boundary issue
+        assert body["result"] == {"rows": 3}
+
+
 @pytest.mark.parametrize("bad", ["not-a-uuid", "1234", "00000000-0000-4000-8000-00000000000g"])
 def test_a_malformed_uuid_is_422(client: httpx.Client, tokens: Tokens, bad: str) -> None:
     for path in (f"/api/v1/task/{bad}", f"/api/v1/task/{bad}/status"):

@@ -5,6 +5,7 @@ The same file runs on Airflow 2.11, 3.2 and 3.3; only the imports differ.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -163,3 +164,6 @@ with _dag("rsm_json_null") as json_null:
         return {"answer": store.get("answer"), "list": store.get("list")}
 
     nulls()
+# The providers' DAGs, where the providers are installed (the airflow nox sessions).
+with contextlib.suppress(ImportError):
+    from provider_dags import shell_kill_poll  # noqa: F401
