@@ -272,6 +272,15 @@ class TaskRepository:
                 return None
             return self._records(conn, [row])[0] if subscribers else _record(row, [])
 
+    def get_to_run(self, task_uuid: str) -> tuple[TaskRecord, str | None] | None:
+        """The task (subscribers left empty) and its stored JSON arguments, in one read:
+        what a worker's child needs to run a claimed attempt."""
+        found = self._hot.fetch(task_uuid)
+        if found is None:
+            return None
+        arguments = found["arguments"]
+        return _record(found, []), None if arguments is None else str(arguments)
+
     def uuids_starting_with(self, prefix: str, limit: int = 10) -> list[str]:
         """Up to ``limit`` task uuids beginning with ``prefix`` (command-line shorthand)."""
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
