@@ -5,6 +5,9 @@ The public API lives here; every other module is an implementation detail.
 
 from importlib.metadata import PackageNotFoundError, version
 
+# The Airflow integration registers itself with the jobs and tasks layers on import
+# (they never import upward); importing it does not import Airflow.
+from resumable import airflow as _airflow  # noqa: F401
 from resumable._config import configure
 from resumable._errors import (
     ConfigurationError,

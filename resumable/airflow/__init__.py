@@ -10,9 +10,10 @@
 - A ``@resumable.task`` called inside an Airflow task runs inline with its ``ctx.store``
   scoped to the Airflow task instance, so an Airflow retry resumes its checkpoints.
 
-Importing this module registers the store resolver with :mod:`resumable.jobs`; the mixin
-imports it by itself the first time it runs in an Airflow task without a native store,
-so DAG files need no extra import. Nothing outside this package imports Airflow.
+Importing this module registers the store resolver with :mod:`resumable.jobs` and the
+task scope provider with :mod:`resumable.tasks` (the lower layers never import this
+one). ``import resumable`` imports it, so DAG files need no extra import; importing it
+does not import Airflow. Nothing outside this package imports Airflow.
 """
 
 from resumable.airflow._config import CONNECTION_ID, store_url_in_airflow, url_from_connection

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +14,10 @@ _MAX_KEY = 512
 
 def current_airflow_context() -> Mapping[str, Any] | None:
     """The context of the Airflow task running now, or None outside one."""
+    if "airflow" not in sys.modules:
+        # Nothing has loaded Airflow, so no Airflow task runs in this process. Checked
+        # first because every @resumable.task call asks, and a failing import is slow.
+        return None
     try:
         from airflow.sdk import get_current_context  # Airflow 3
     except ImportError:

@@ -6,16 +6,12 @@ guaranteed to offer, so the same code runs on resumable's stores and on Airflow'
 
 :func:`resolve_store` finds the store for a run. Integrations that know where a store
 lives when the context carries none (``resumable.airflow`` on Airflow 2.10 to 3.2) add a
-resolver with :func:`register_store_resolver`. So that an operator needs no extra import,
-the first Airflow context seen without a store (one holding ``ti`` and ``dag_run``)
-imports ``resumable.airflow`` when that module exists; it registers its resolver on
-import.
+resolver with :func:`register_store_resolver`; this layer never imports them (the
+``resumable`` package loads its integrations, so an operator needs no extra import).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -36,8 +32,6 @@ StoreResolver = Callable[[Mapping[str, Any]], "KeyValueStore | None"]
 """Finds the store of a run from its context, or returns None when it cannot."""
 
 _resolvers: list[StoreResolver] = []
-_AIRFLOW_INTEGRATION = "resumable.airflow"
-_integration_loaded = False
 
 
 def register_store_resolver(resolver: StoreResolver) -> None:
@@ -55,22 +49,11 @@ def resolve_store(context: Mapping[str, Any]) -> KeyValueStore | None:
     store = context.get("task_state_store")
     if store is not None:
         return store  # type: ignore[no-any-return]
-    if "ti" in context and "dag_run" in context:
-        _load_airflow_integration()
     for resolver in _resolvers:
         found = resolver(context)
         if found is not None:
             return found
     return None
-
-
-def _load_airflow_integration() -> None:
-    global _integration_loaded
-    if _integration_loaded:
-        return
-    _integration_loaded = True
-    if importlib.util.find_spec(_AIRFLOW_INTEGRATION) is not None:
-        importlib.import_module(_AIRFLOW_INTEGRATION)
 
 
 def try_number_of(context: Mapping[str, Any]) -> int | None:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
 import json
-import sys
 from collections.abc import Callable
 
 from resumable._errors import ConfigurationError
@@ -68,16 +65,16 @@ AmbientScope = Callable[[str, "str | None"], "tuple[str, str] | None"]
 """``(task name, task_key) -> (namespace, scope key)`` of ``ctx.store``, or None."""
 
 _ambient_scopes: list[AmbientScope] = []
-_airflow_glue_loaded = False
 
 
 def register_ambient_state_scope(provider: AmbientScope) -> None:
     """Add ``provider``, asked for the ``ctx.store`` scope before the task's own identity.
 
     Integrations that run tasks inside a host's unit of work use it: ``resumable.airflow``
-    scopes the store of a task called inside an Airflow task to that task instance, so
-    an Airflow retry resumes from the checkpoints of the try before. Registering the
-    same provider twice has no effect.
+    registers a provider that scopes the store of a task called inside an Airflow task to
+    that task instance, so an Airflow retry resumes from the checkpoints of the try
+    before. The integration registers itself (this layer knows nothing about it).
+    Registering the same provider twice has no effect.
     """
     if provider not in _ambient_scopes:
         _ambient_scopes.append(provider)
@@ -85,13 +82,6 @@ def register_ambient_state_scope(provider: AmbientScope) -> None:
 
 def ambient_state_scope(name: str, task_key: str | None) -> tuple[str, str] | None:
     """The first registered provider's scope for this task, or None."""
-    global _airflow_glue_loaded
-    if not _airflow_glue_loaded and "airflow" in sys.modules:
-        # Inside an Airflow worker: load the glue, which registers its provider. Looked
-        # up by name, since nothing in resumable.tasks may import the layer above.
-        _airflow_glue_loaded = True
-        if importlib.util.find_spec("resumable.airflow") is not None:
-            importlib.import_module("resumable.airflow")
     for provider in _ambient_scopes:
         found = provider(name, task_key)
         if found is not None:
