@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-import attrs
-
 from resumable._db.types import utcnow
 from resumable._errors import ConfigurationError, InvalidValueError
 from resumable.tasks import _services
@@ -255,7 +253,9 @@ class TaskFunction(Generic[P, R]):
         elif final and record.task_key is None and final[0].attempt == record.attempt:
             # Without a key nobody else can have subscribed: the row the final move
             # returned is the whole truth, no need to read it back.
-            return Task.from_record(attrs.evolve(final[0], subscribers=record.subscribers))
+            done = Task.from_record(final[0])
+            done.subscribers = list(record.subscribers)
+            return done
         latest = services.repository.get(record.uuid)
         return Task.from_record(latest if latest is not None else record)
 

@@ -53,6 +53,8 @@ INSERT_COLUMNS = (
     "heartbeat_at",
 )
 
+_INSERT_BINDS = tuple((name, f"v_{name}") for name in INSERT_COLUMNS)
+
 
 def _reader(column_type: Any, dialect: Any) -> Callable[[Any], Any] | None:
     try:
@@ -158,7 +160,7 @@ class HotStatements:
         def work(cursor: Any) -> bool:
             cursor.execute(
                 self.insert.sql,
-                self.insert.parameters({f"v_{name}": values.get(name) for name in INSERT_COLUMNS}),
+                self.insert.parameters({bind: values.get(name) for name, bind in _INSERT_BINDS}),
             )
             return bool(cursor.rowcount)
 
