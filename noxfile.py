@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -16,14 +17,38 @@ TEST_DEPS = [
     "pytest-timeout>=2.2",
     "hypothesis>=6.100",
     "opentelemetry-sdk>=1.20",  # reads back the jobs metrics and spans in tests
+    "httpx>=0.24",  # the REST API tests talk to a real uvicorn server
 ]
+
+# Real Celery workers are slow to start: their tests have a session of their own.
+NOT_CELERY = ["--ignore=tests/celery"]
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The test suite over memory, SQLite, PostgreSQL and Redis."""
     session.install("-e", ".[all]", *TEST_DEPS)
-    session.run("pytest", *(session.posargs or ["-q"]))
+    session.run("pytest", *(session.posargs or ["-q", *NOT_CELERY]))
+
+
+@nox.session(python=PYTHON)
+def celery(session: nox.Session) -> None:
+    """Real Celery workers (prefork) on Redis and RabbitMQ, over SQLite and PostgreSQL."""
+    session.install("-e", ".[all]", *TEST_DEPS)
+    session.run("pytest", *(session.posargs or ["-q", "tests/celery"]))
+
+
+PROVIDERS = ("shell", "http", "celery")
+
+
+@nox.session(python=PYTHON)
+def providers(session: nox.Session) -> None:
+    """The provider distributions (providers/<name>/), each through check_job and more."""
+    session.install(
+        "-e", ".[redis,celery]", *(f"-e./providers/{name}" for name in PROVIDERS), *TEST_DEPS
+    )
+    tests = [f"providers/{name}/tests" for name in PROVIDERS]
+    session.run("pytest", *(session.posargs or ["-q", *tests]))
 
 
 @nox.session(python=PYTHON)
@@ -42,8 +67,23 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on resumable/ and the typing examples in tests/typing/."""
-    session.install("-e", ".[all]", "mypy>=1.10", "types-redis", *TEST_DEPS)
+    # The providers' own dependencies (httpx, stamina), so their code is checked too.
+    session.install(
+        "-e",
+        ".[all]",
+        *(f"-e./providers/{name}" for name in PROVIDERS),
+        "mypy>=1.10",
+        "types-redis",
+        *TEST_DEPS,
+    )
     session.run("mypy")
+    # The providers' sources: namespace packages under providers/<name>/src.
+    session.run(
+        "mypy",
+        "--explicit-package-bases",
+        *(f"--package=resumable_providers.{name}" for name in PROVIDERS),
+        env={"MYPYPATH": os.pathsep.join(f"providers/{name}/src" for name in PROVIDERS)},
+    )
 
 
 @nox.session(python=PYTHON)
@@ -65,12 +105,34 @@ def bench(session: nox.Session) -> None:
         session.run("python", str(script))
 
 
+@nox.session(python=PYTHON)
+def api(session: nox.Session) -> None:
+    """The task page in real headless Chromium and schemathesis against the served schema.
+
+    Chromium is Debian's package (``apt-get install chromium``; .ci/run installs it when
+    missing), driven by Playwright through its executable path: nothing is downloaded.
+    """
+    session.install("-e", ".[all]", *TEST_DEPS, "playwright>=1.40", "schemathesis>=4")
+    session.run(
+        "pytest",
+        *(session.posargs or ["-q", *API_SLOW_TESTS]),
+        env={
+            "RESUMABLE_TEST_BROWSER": "1",
+            "RESUMABLE_TEST_SCHEMA": "1",
+            "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
+        },
+    )
+
+
+API_SLOW_TESTS = ["tests/api/test_api_page_browser.py", "tests/api/test_api_schema.py"]
+
+
 @nox.session(python=PYTHON, name="tests-sqlalchemy14")
 def tests_sqlalchemy14(session: nox.Session) -> None:
     """The whole suite on SQLAlchemy 1.4 + psycopg2, as Airflow 2.x installs them
     (LISTEN/NOTIFY needs psycopg 3, so its tests skip and PostgreSQL signals poll)."""
     session.install("-e", ".[redis]", "sqlalchemy>=1.4.36,<2", "psycopg2-binary", *TEST_DEPS)
-    session.run("pytest", *(session.posargs or ["-q"]))
+    session.run("pytest", *(session.posargs or ["-q", *NOT_CELERY]))
 
 
 # Airflow sessions (not in the defaults: .ci/run calls them after the default sessions).
@@ -94,7 +156,7 @@ def _airflow_session(line: str) -> None:
     def run(session: nox.Session) -> None:
         import tempfile
 
-        session.install(*AIRFLOW_LINES[line], "-e", ".", *TEST_DEPS)
+        session.install(*AIRFLOW_LINES[line], "-e", ".", "-e", "./providers/shell", *TEST_DEPS)
         session.run("python", "-m", "pip", "check")
         with tempfile.TemporaryDirectory(prefix=f"airflow-{line}-home-") as home:
             env = {

@@ -3,7 +3,10 @@
 The public API lives here; every other module is an implementation detail.
 """
 
+import os as _os
 from importlib.metadata import PackageNotFoundError, version
+
+from resumable import _config
 
 # The Airflow integration registers itself with the jobs and tasks layers on import
 # (they never import upward); importing it does not import Airflow.
@@ -24,6 +27,8 @@ from resumable._errors import (
     TaskTimeoutError,
     ValueTooLargeError,
 )
+from resumable.execution.celery import register_configured as _register_celery
+from resumable.execution.celery import share_tasks as _share_celery_tasks
 from resumable.jobs import ResumableJobMixin, run_job
 from resumable.store import NEVER_EXPIRE, Store, TaskStateStore, open_store
 from resumable.tasks import (
@@ -38,6 +43,14 @@ from resumable.tasks import (
     prune_tasks,
     task,
 )
+
+# configure(executor="celery", celery_app=app) registers resumable.run_task on the app.
+# The engine is a layer above the settings, so the root package wires the two together.
+_config.on_configure(_register_celery)
+if _os.environ.get(_config.EXECUTOR_ENV) == "celery":
+    # Configured by the environment alone: a Celery worker's app module may never call
+    # configure(), so the tasks go on every app as Celery shared tasks.
+    _share_celery_tasks()
 
 try:
     __version__ = version("resumable-sdk")

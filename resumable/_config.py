@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -20,9 +21,9 @@ from resumable._errors import ConfigurationError
 DATABASE_URL_ENV = "RESUMABLE_DATABASE_URL"
 REDIS_URL_ENV = "RESUMABLE_REDIS_URL"
 EXECUTOR_ENV = "RESUMABLE_EXECUTOR"
+CELERY_APP_ENV = "RESUMABLE_CELERY_APP"
 
-EXECUTORS = ("inline", "thread", "worker")
-"""Executors this release provides (``celery`` arrives with its integration)."""
+EXECUTORS = ("inline", "thread", "worker", "celery")
 
 DEFAULT_EXECUTOR = "thread"
 DEFAULT_ABORT_POLL_INTERVAL = 1.0
@@ -100,6 +101,23 @@ def _lease(value: Any) -> float:
     return _positive_seconds(value, "lease")
 
 
+def _celery_app(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        module, _, attribute = value.partition(":")
+        if not module or not attribute:
+            raise ConfigurationError(
+                f"celery_app must be a Celery app or 'module:attribute', got {value!r}"
+            )
+        return value
+    if not callable(getattr(value, "send_task", None)) or not callable(
+        getattr(value, "task", None)
+    ):
+        raise ConfigurationError(f"celery_app must be a Celery app, got {value!r}")
+    return value
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """The effective task settings, checked when built.
@@ -113,6 +131,8 @@ class Settings:
         max_workers: Threads of the ``thread`` executor.
         heartbeat_interval: Seconds between heartbeats of a running attempt.
         lease: Seconds without a heartbeat after which an attempt is presumed dead.
+        celery_app: The Celery app of the ``celery`` executor, or its ``module:attribute``
+            path (resolved when first used); None for the other executors.
 
     Raises:
         ConfigurationError: a value is invalid (the message names it).
@@ -132,6 +152,19 @@ class Settings:
         default=DEFAULT_HEARTBEAT_INTERVAL, converter=_heartbeat_interval
     )
     lease: float = attrs.field(default=DEFAULT_LEASE, converter=_lease)
+    celery_app: Any = attrs.field(default=None, converter=_celery_app)
+
+    @celery_app.validator
+    def _celery_app_for_celery(self, _attribute: attrs.Attribute[Any], app: Any) -> None:
+        if self.executor == "celery" and app is None:
+            raise ConfigurationError(
+                'executor="celery" needs celery_app=<your Celery app> '
+                f"(or {CELERY_APP_ENV}=module:attribute)"
+            )
+        if self.executor != "celery" and app is not None:
+            raise ConfigurationError(
+                f'celery_app is only used with executor="celery", not {self.executor!r}'
+            )
 
     @lease.validator
     def _lease_outlasts_heartbeats(self, _attribute: attrs.Attribute[float], lease: float) -> None:
@@ -154,6 +187,7 @@ def build_settings(
     max_workers: int = DEFAULT_MAX_WORKERS,
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
     lease: float = DEFAULT_LEASE,
+    celery_app: Any = None,
 ) -> Settings:
     """Fill the gaps from the environment and defaults; :class:`Settings` checks the rest."""
     database = _url(database_url, "database_url") or _url(
@@ -163,6 +197,10 @@ def build_settings(
         os.environ.get(REDIS_URL_ENV) or None, REDIS_URL_ENV
     )
     chosen = executor if executor is not None else os.environ.get(EXECUTOR_ENV) or DEFAULT_EXECUTOR
+    if celery_app is None and chosen == "celery":
+        # Only the celery executor reads it: a shell with RESUMABLE_CELERY_APP set may
+        # still run `resumable tasks list` (which uses the worker executor).
+        celery_app = os.environ.get(CELERY_APP_ENV) or None
     return Settings(
         database_url=database or embedded_database_url(),
         redis_url=redis,
@@ -172,7 +210,19 @@ def build_settings(
         max_workers=max_workers,
         heartbeat_interval=heartbeat_interval,
         lease=lease,
+        celery_app=celery_app,
     )
+
+
+_configure_hooks: list[Callable[[Settings], None]] = []
+
+
+def on_configure(hook: Callable[[Settings], None]) -> None:
+    """Call ``hook(settings)`` in every ``configure()``, before the settings take effect
+    (an engine registering itself: the Celery executor puts its task on the app). A hook
+    that raises leaves the previous configuration in force."""
+    if hook not in _configure_hooks:
+        _configure_hooks.append(hook)
 
 
 _lock = threading.Lock()
@@ -190,6 +240,7 @@ def configure(
     max_workers: int = DEFAULT_MAX_WORKERS,
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
     lease: float = DEFAULT_LEASE,
+    celery_app: Any = None,
 ) -> Settings:
     """Configure the task framework, replacing any previous configuration.
 
@@ -202,7 +253,9 @@ def configure(
             through LISTEN/NOTIFY, and SQLite falls back to polling.
         executor: ``"thread"`` (default: worker threads in this process), ``"inline"``
             (everything runs in the caller), or ``"worker"`` (scheduled tasks stay
-            PENDING for ``resumable worker`` processes). None: ``RESUMABLE_EXECUTOR``.
+            PENDING for ``resumable worker`` processes), or ``"celery"`` (scheduled
+            tasks go to Celery workers; needs ``celery_app``). None:
+            ``RESUMABLE_EXECUTOR``.
         abort_poll_interval: Seconds between database polls for aborts (default 1).
         progress_throttle: Minimum seconds between progress writes (default 2).
         max_workers: Threads of the ``thread`` executor (default 4).
@@ -210,6 +263,9 @@ def configure(
         lease: Seconds without a heartbeat after which a reaper (in ``resumable worker``)
             fails the attempt and retries it if it has retries left (default 30; at
             least twice ``heartbeat_interval``).
+        celery_app: The Celery app of ``executor="celery"`` (or ``"module:attribute"``;
+            None: ``RESUMABLE_CELERY_APP``). The Celery task ``resumable.run_task`` is
+            registered on it.
 
     Returns:
         The effective settings.
@@ -227,7 +283,10 @@ def configure(
         max_workers=max_workers,
         heartbeat_interval=heartbeat_interval,
         lease=lease,
+        celery_app=celery_app,
     )
+    for hook in _configure_hooks:
+        hook(settings)
     with _lock:
         _settings = settings
         _generation += 1

@@ -15,7 +15,8 @@ also from the builtin a caller would naturally catch::
     ├── TaskNotAbortableError                in progress without an abort handler
     ├── TaskFinishedError                    cancel of a task that already ended
     ├── TaskTimeoutError(TimeoutError)       Task.wait() ran out of time
-    └── NotInTaskError(RuntimeError)         get_context() outside a running task
+    ├── NotInTaskError(RuntimeError)         get_context() outside a running task
+    └── JobConformanceError(AssertionError)  resumable.testing.check_job found a problem
 
 Errors carry their context as attributes (``key``, ``url``, ``task_uuid``) and survive
 pickling (they cross process boundaries in the worker and Celery executors), which is
@@ -212,3 +213,22 @@ class TaskFinishedError(ResumableError):
 
 class NotInTaskError(ResumableError, RuntimeError):
     """``get_context()`` was called outside a running ``@task`` function."""
+
+
+class JobConformanceError(ResumableError, AssertionError):
+    """``resumable.testing.check_job`` found a scenario the job does not survive.
+
+    An ``AssertionError``, so a test calling ``check_job`` fails with the report as its
+    message.
+
+    Attributes:
+        report: The ``ConformanceReport`` (None after unpickling in another process).
+    """
+
+    def __init__(self, message: str, report: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.report = report
+
+    def __str__(self) -> str:
+        return self.message

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 import resumable
-from resumable.cli import _db, _demo, _store, _tasks, _worker
+from resumable.cli import _api, _db, _demo, _providers, _store, _tasks, _worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,3 +19,5 @@ cli.add_command(_db.db)
 cli.add_command(_demo.demo)
 cli.add_command(_tasks.tasks)
 cli.add_command(_worker.worker)
+cli.add_command(_api.api)
+cli.add_command(_providers.providers)

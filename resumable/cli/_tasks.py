@@ -164,6 +164,7 @@ def list_(
         table.add_column(column, no_wrap=column in ("uuid", "status"))
     table.add_column("attempt", justify="right")
     table.add_column("duration", justify="right")
+    table.add_column("worker")
     for t in found:
         table.add_row(
             t.uuid if full_uuid else t.uuid[:SHORT_UUID],
@@ -175,6 +176,7 @@ def list_(
             _subscribers(t),
             str(t.attempt),
             format_seconds(t.duration_seconds),
+            worker_host(t.worker_id),
         )
     Console().print(table)
 
@@ -202,7 +204,14 @@ def _as_dict(t: Task) -> dict[str, object]:
         "started_at": t.started_at.isoformat() if t.started_at else None,
         "ended_at": t.ended_at.isoformat() if t.ended_at else None,
         "timeout_unenforceable": t.timeout_unenforceable,
+        "worker_id": t.worker_id,
+        "celery_task_id": t.celery_task_id,
     }
+
+
+def worker_host(worker_id: str | None) -> str:
+    """The host part of a ``worker_id`` (``node@host`` for Celery), or ``-``."""
+    return "-" if not worker_id else worker_id.split(":", 1)[0]
 
 
 @tasks.command()
@@ -242,6 +251,8 @@ def show(
         ("payload", "-" if t.payload is None else json.dumps(t.payload, sort_keys=True)),
         ("error", t.error_message or "-"),
         ("exception_type", t.exception_type or "-"),
+        ("worker", t.worker_id or "-"),
+        ("celery_task_id", t.celery_task_id or "-"),
     ]
     for field, value in rows:
         table.add_row(field, value)
@@ -289,6 +300,15 @@ def prune(
         click.echo(f"tasks pruned: {pruned}, expired state keys purged: {purged}")
 
 
+def _worker_label(t: Task) -> str:
+    parts = []
+    if t.worker_id:
+        parts.append(f"on {worker_host(t.worker_id)}")
+    if t.celery_task_id:
+        parts.append(f"celery {t.celery_task_id}")
+    return " ".join(parts)
+
+
 @tasks.command()
 @_database_option
 @_user_option
@@ -317,8 +337,9 @@ def watch(
             TextColumn("ETA {task.fields[eta]}"),
             TimeElapsedColumn(),
             TextColumn("{task.fields[status]}"),
+            TextColumn("{task.fields[worker]}"),
         ) as bar:
-            row = bar.add_task(t.task_name or t.name, total=None, eta="-", status="")
+            row = bar.add_task(t.task_name or t.name, total=None, eta="-", status="", worker="")
             while True:
                 fraction = t.progress.fraction
                 bar.update(
@@ -327,6 +348,7 @@ def watch(
                     completed=fraction or 0.0,
                     eta=format_seconds(t.progress.eta_seconds),
                     status=t.status.value,
+                    worker=_worker_label(t),
                 )
                 if t.is_terminal:
                     break

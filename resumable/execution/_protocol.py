@@ -33,5 +33,10 @@ class Executor(Protocol):
     def dispatch(self, job: Job, *, delay: float = 0.0) -> None:
         """Run ``job`` (after ``delay`` seconds); must not wait for it to finish."""
 
+    def discard(self, task_uuid: str) -> None:
+        """The task was cancelled while PENDING: forget whatever is queued for it.
+
+        Only a courtesy: the claim refuses an aborted task in any case."""
+
     def shutdown(self, *, wait: bool) -> None:
         """Stop accepting jobs; with ``wait``, let running ones finish first."""

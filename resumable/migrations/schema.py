@@ -94,6 +94,10 @@ tasks = Table(
     # processes; the others by the process that scheduled them (NULL: before v3).
     Column("executor", String(16), nullable=True),
     Column("aborting_since", UTCDateTime, nullable=True),
+    # Celery executor (migration 5): the id of the Celery message that runs (or will
+    # run) the current attempt; NULL on a PENDING celery row means no message was sent
+    # for it yet (a reaped attempt), so a Celery worker's keeper sends one.
+    Column("celery_task_id", String(255), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime, nullable=True),
     Column("ended_at", UTCDateTime, nullable=True),
@@ -102,6 +106,10 @@ tasks = Table(
     Index("ix_resumable_tasks_status_heartbeat_at", "status", "heartbeat_at"),
     Index("ix_resumable_tasks_ended_at", "ended_at"),
     Index("ix_resumable_tasks_created_at", "created_at"),
+    # Listing filters of the REST API and the task page (migration 4), newest first.
+    Index("ix_resumable_tasks_name_created_at", "name", "created_at"),
+    Index("ix_resumable_tasks_status_created_at", "status", "created_at"),
+    Index("ix_resumable_tasks_created_by_created_at", "created_by", "created_at"),
 )
 
 task_subscribers = Table(
@@ -116,4 +124,16 @@ task_subscribers = Table(
     Column("user_id", String(255), primary_key=True),
     Column("subscribed_at", UTCDateTime, nullable=False),
     Index("ix_resumable_task_subscribers_user_id", "user_id"),
+)
+
+# Bearer tokens of the REST API (migration 4). Only a SHA-256 of each token is kept: the
+# tokens are long random strings, so a fast hash is enough to make a leaked table useless.
+api_tokens = Table(
+    "resumable_api_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(255), nullable=False),
+    Column("admin", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_resumable_api_tokens_user_id", "user_id"),
 )

@@ -62,8 +62,26 @@ def _v3_task_leases(conn: Connection) -> None:
     index.create(conn, checkfirst=True)
 
 
+def _v4_api(conn: Connection) -> None:
+    schema.api_tokens.create(conn, checkfirst=True)
+    wanted = {
+        "ix_resumable_tasks_name_created_at",
+        "ix_resumable_tasks_status_created_at",
+        "ix_resumable_tasks_created_by_created_at",
+    }
+    for index in schema.tasks.indexes:
+        if index.name in wanted:
+            index.create(conn, checkfirst=True)
+
+
+def _v5_celery(conn: Connection) -> None:
+    _add_columns(conn, "resumable_tasks", ("celery_task_id",))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "checkpoint store: state and attempts", _v1_checkpoint_store),
     Migration(2, "tasks: tasks and task subscribers", _v2_tasks),
     Migration(3, "tasks: heartbeat leases and hard stops", _v3_task_leases),
+    Migration(4, "api: bearer tokens; task listing indexes", _v4_api),
+    Migration(5, "tasks: the Celery message id of the current attempt", _v5_celery),
 )

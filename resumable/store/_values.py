@@ -1,7 +1,8 @@
 """Validation and canonical JSON encoding of keys and values (pure functions).
 
 A value is stored exactly when it round-trips: ``decode(encode(v)) == v``. That rules out
-``None`` (indistinguishable from "missing"), NaN/Infinity (not JSON), tuples (they would
+a top-level ``None`` (indistinguishable from "missing"; inside lists and dicts ``None``
+is ordinary JSON null and stored as such), NaN/Infinity (not JSON), tuples (they would
 come back as lists), non-string dict keys (``json.dumps`` would silently stringify them),
 strings holding lone surrogates (not Unicode text: no backend but memory could encode
 them) and anything ``json.dumps`` cannot encode.
@@ -68,11 +69,15 @@ def _is_unicode_text(text: str) -> bool:
     return True
 
 
+_TOP = "top level"
 _LEAVES = frozenset({str, int, bool})
+# Inside a list or dict, None is JSON null: ordinary data (API answers are full of it).
+_INNER_LEAVES = frozenset({str, int, bool, type(None)})
 
 
 def _storable(value: object) -> bool:
-    """Fast check of the common case: plain str/int/bool/finite float, list and dict.
+    """Fast check of the common case: plain str/int/bool/finite float, list and dict,
+    with None (JSON null) allowed below the top level.
 
     Exact type tests, no paths built: a checkpoint write spends most of its validation
     time here. Anything else (subclasses, bad values) falls through to the slow walk in
@@ -87,13 +92,13 @@ def _storable(value: object) -> bool:
         for name, item in value.items():  # type: ignore[attr-defined]
             if type(name) is not str:
                 return False
-            if type(item) not in _LEAVES and not _storable(item):
+            if type(item) not in _INNER_LEAVES and not _storable(item):
                 return False
         return True
     if kind is list:
         # A plain loop, not all(...): the generator costs more than the check itself.
         for item in value:  # type: ignore[attr-defined]  # noqa: SIM110
-            if type(item) not in _LEAVES and not _storable(item):
+            if type(item) not in _INNER_LEAVES and not _storable(item):
                 return False
         return True
     return False
@@ -101,6 +106,8 @@ def _storable(value: object) -> bool:
 
 def _check_value(value: object, key: str | None, path: str) -> None:
     # An explicit walk, because json.dumps accepts things that do not round-trip.
+    if value is None and path != _TOP:
+        return
     if isinstance(value, str):
         return
     if isinstance(value, bool):
@@ -130,7 +137,7 @@ def _check_value(value: object, key: str | None, path: str) -> None:
         return
     if value is None:
         raise InvalidValueError(
-            f"value for key {key!r} at {path} is None; None cannot be stored "
+            f"value for key {key!r} is None; a top-level None cannot be stored "
             "(it would read back as 'missing'): delete the key instead",
             key,
         )
@@ -151,7 +158,7 @@ def encode_value(value: Any, key: str | None, max_bytes: int) -> str:
     """
     try:
         if not _storable(value):
-            _check_value(value, key, "top level")
+            _check_value(value, key, _TOP)
     except RecursionError:
         raise InvalidValueError(
             f"value for key {key!r} is nested too deeply to be stored", key

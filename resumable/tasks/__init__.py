@@ -5,7 +5,14 @@ See docs/tasks.md and shared SEMANTICS.md for the behaviour.
 """
 
 from resumable.tasks._actor import acting_as, current_actor
-from resumable.tasks._api import cancel_task, get_task, list_tasks, prune_tasks, wait_for_task
+from resumable.tasks._api import (
+    cancel_task,
+    count_tasks,
+    get_task,
+    list_tasks,
+    prune_tasks,
+    wait_for_task,
+)
 from resumable.tasks._context import TaskContext, get_context
 from resumable.tasks._decorator import TaskFunction, registered, task
 from resumable.tasks._models import Progress, TaskOptions, TaskScope, TaskStatus
@@ -21,6 +28,7 @@ __all__ = [
     "TaskStatus",
     "acting_as",
     "cancel_task",
+    "count_tasks",
     "current_actor",
     "get_context",
     "get_task",

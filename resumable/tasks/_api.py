@@ -11,15 +11,17 @@ from resumable._db.types import utcnow
 from resumable._errors import InvalidValueError
 from resumable.tasks import _services
 from resumable.tasks._actor import current_actor
-from resumable.tasks._models import TaskStatus
+from resumable.tasks._models import TaskScope, TaskStatus
 from resumable.tasks._operations import CancelResult, visible, wait_for
 from resumable.tasks._operations import cancel as cancel_task
 from resumable.tasks._permissions import check_can_prune
+from resumable.tasks._repository import TaskFilters
 from resumable.tasks._task import Task
 
 __all__ = [
     "CancelResult",
     "cancel_task",
+    "count_tasks",
     "get_task",
     "list_tasks",
     "prune_tasks",
@@ -47,23 +49,70 @@ def _statuses(status: Any) -> list[TaskStatus] | None:
         raise InvalidValueError(f"status must be one of {names}, got {status!r}") from exc
 
 
+def _filters(name: Any, scope: Any, created_by: Any) -> TaskFilters:
+    for value, what in ((name, "name"), (created_by, "created_by")):
+        if value is not None and (not isinstance(value, str) or not value or "\x00" in value):
+            raise InvalidValueError(
+                f"{what} must be a non-empty str without NUL, or None, got {value!r}"
+            )
+    try:
+        chosen = None if scope is None else TaskScope(scope)
+    except (TypeError, ValueError) as exc:
+        names = ", ".join(s.value for s in TaskScope)
+        raise InvalidValueError(f"scope must be one of {names}, got {scope!r}") from exc
+    return TaskFilters(name=name, scope=chosen, created_by=created_by)
+
+
 def list_tasks(
-    status: TaskStatus | str | Iterable[TaskStatus | str] | None = None, limit: int = 100
+    status: TaskStatus | str | Iterable[TaskStatus | str] | None = None,
+    limit: int = 100,
+    *,
+    name: str | None = None,
+    scope: TaskScope | str | None = None,
+    created_by: str | None = None,
+    offset: int = 0,
 ) -> list[Task]:
     """Tasks the current user may see, newest first.
 
     Args:
         status: Only tasks in this status (or any of these statuses).
         limit: At most this many tasks.
+        name: Only tasks of this ``@task`` name.
+        scope: Only tasks of this scope.
+        created_by: Only tasks this user created.
+        offset: Skip this many tasks first (for paging).
 
     Raises:
-        InvalidValueError: an unknown status or a limit that is not a positive int.
+        InvalidValueError: an unknown status or scope, a limit that is not a positive
+            int, or a negative offset.
     """
     statuses = _statuses(status)
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidValueError(f"limit must be a positive int, got {limit!r}")
-    records = _services.current().repository.list(current_actor(), statuses=statuses, limit=limit)
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidValueError(f"offset must be an int >= 0, got {offset!r}")
+    filters = _filters(name, scope, created_by)
+    records = _services.current().repository.list(
+        current_actor(), statuses=statuses, limit=limit, offset=offset, filters=filters
+    )
     return [Task.from_record(record) for record in records]
+
+
+def count_tasks(
+    status: TaskStatus | str | Iterable[TaskStatus | str] | None = None,
+    *,
+    name: str | None = None,
+    scope: TaskScope | str | None = None,
+    created_by: str | None = None,
+) -> int:
+    """How many tasks :func:`list_tasks` would find with these filters and no limit.
+
+    Raises:
+        InvalidValueError: an unknown status or scope.
+    """
+    statuses = _statuses(status)
+    filters = _filters(name, scope, created_by)
+    return _services.current().repository.count(current_actor(), statuses=statuses, filters=filters)
 
 
 def wait_for_task(task_uuid: str, timeout: float | None = None) -> Task:

@@ -39,6 +39,8 @@ R = TypeVar("R")
 log = logging.getLogger("resumable.tasks")
 
 RESERVED_PARAMETERS = ("ctx", "options")
+# Executors that run tasks in other processes: arguments travel as JSON in the row.
+REMOTE_EXECUTORS = ("worker", "celery")
 
 _registry: dict[str, Definition] = {}
 _registry_lock = threading.Lock()
@@ -58,6 +60,12 @@ def registered(name: str) -> Definition:
             "that defines it"
         )
     return definition
+
+
+def registered_names() -> list[str]:
+    """Names of every ``@task`` registered in this process."""
+    with _registry_lock:
+        return list(_registry)
 
 
 def _validate_function(fn: Any) -> None:
@@ -175,7 +183,9 @@ def _encode_arguments(args: tuple[Any, ...], kwargs: dict[str, Any], required: b
         return json.dumps({"args": list(args), "kwargs": kwargs}, allow_nan=False)
     except (TypeError, ValueError) as exc:
         if required:
-            raise InvalidValueError(f"the worker executor needs JSON arguments: {exc}") from exc
+            raise InvalidValueError(
+                f"tasks run by other processes (worker, celery) need JSON arguments: {exc}"
+            ) from exc
         return None  # thread/inline executors hand the objects over in memory
 
 
@@ -216,8 +226,9 @@ class TaskFunction(Generic[P, R]):
         definition = self.definition
         actor = current_actor()
         key = dedup_key(definition.name, definition.scope, options.task_key, actor.user_id)
+        task_uuid = str(uuid_module.uuid4())
         new = NewTask(
-            uuid=str(uuid_module.uuid4()),
+            uuid=task_uuid,
             name=definition.name,
             task_key=options.task_key,
             task_name=options.task_name,
@@ -232,6 +243,8 @@ class TaskFunction(Generic[P, R]):
                 options.kill_after if options.kill_after is not None else definition.kill_after
             ),
             executor=services.executor.name,
+            # The first Celery message of a task carries the task's own uuid as its id.
+            celery_task_id=task_uuid if services.executor.name == "celery" else None,
         )
         return services.repository.create(new, started=started)
 
@@ -292,7 +305,11 @@ class TaskFunction(Generic[P, R]):
         to the configured executor; returns the PENDING (or joined) task at once."""
         services = _services.current()
         record, created = self._create(
-            services, options, args, kwargs, json_required=services.executor.name == "worker"
+            services,
+            options,
+            args,
+            kwargs,
+            json_required=services.executor.name in REMOTE_EXECUTORS,
         )
         task = Task.from_record(record)
         if created:

@@ -27,6 +27,7 @@ from resumable.tasks._transitions import ABORT_REASON_TIMEOUT, sources_of, statu
 _t = tasks.c
 _RUNNING = (TaskStatus.IN_PROGRESS.value, TaskStatus.ABORTING.value)
 WORKER_EXECUTOR = "worker"
+CELERY_EXECUTOR = "celery"
 
 
 @attrs.frozen(kw_only=True)
@@ -174,9 +175,14 @@ class LeaseRepository:
             return None
         values: dict[str, Any] = {"error_message": decision.message, "worker_id": None}
         if decision.retries:
-            values.update(
+            if row["executor"] == CELERY_EXECUTOR:
+                # No message is queued for the retry yet: a Celery worker's keeper
+                # sends one for every PENDING celery row without a message id.
+                values["celery_task_id"] = None
+            else:
                 # The process that ran it is presumed dead: workers take the retry.
-                executor=WORKER_EXECUTOR,
+                values["executor"] = WORKER_EXECUTOR
+            values.update(
                 attempt=row["attempt"] + 1,
                 not_before=now + timedelta(seconds=row["retry_delay"] or 0.0),
                 abortable=False,

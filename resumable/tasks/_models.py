@@ -162,4 +162,6 @@ class TaskRecord:
     started_at: datetime | None
     ended_at: datetime | None
     not_before: datetime | None = None
+    worker_id: str | None = None
+    celery_task_id: str | None = None
     subscribers: list[str] = attrs.Factory(list)

@@ -81,7 +81,9 @@ def cancel(task_uuid: str, *, force: bool = False) -> CancelResult:
     services = _services.current()
     repository = services.repository
 
-    def decide(conn: Connection, record: TaskRecord | None) -> tuple[CancelResult, bool]:
+    def decide(
+        conn: Connection, record: TaskRecord | None
+    ) -> tuple[CancelResult, TaskStatus | None]:
         if record is None or not can_see(record, actor):
             raise TaskNotFoundError(task_uuid)
         action = cancel_action(record, actor, force=force)
@@ -90,16 +92,20 @@ def cancel(task_uuid: str, *, force: bool = False) -> CancelResult:
         if action == "unsubscribe":
             assert actor.user_id is not None  # only users are ever unsubscribed
             repository.remove_subscriber_in(conn, task_uuid, actor.user_id)
-            return "unsubscribed", False
+            return "unsubscribed", None
         if record.status is TaskStatus.ABORTING:
-            return "aborted", False  # already stopping: cancelling again is a no-op
-        if repository.abort_in(conn, record, ABORT_REASON_CANCEL) is None:
+            return "aborted", None  # already stopping: cancelling again is a no-op
+        moved = repository.abort_in(conn, record, ABORT_REASON_CANCEL)
+        if moved is None:
             raise TaskNotAbortableError(task_uuid)
-        return "aborted", True
+        return "aborted", moved
 
     if not isinstance(task_uuid, str):
         raise TaskNotFoundError(repr(task_uuid))
-    result, changed = repository.with_locked(task_uuid, decide)
-    if changed:
+    result, moved = repository.with_locked(task_uuid, decide)
+    if moved is not None:
         services.signals.notify(task_uuid)
+    if moved is TaskStatus.ABORTED:
+        # Never started: drop its queued message too (Celery revokes it).
+        services.executor.discard(task_uuid)
     return result

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import attrs
-from sqlalchemy import and_, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
@@ -51,6 +51,7 @@ class NewTask:
     arguments: str | None
     kill_after: float | None = None
     executor: str | None = None
+    celery_task_id: str | None = None
 
 
 def _record(row: Row[Any] | Mapping[str, Any], subscribers: list[str]) -> TaskRecord:
@@ -82,8 +83,44 @@ def _record(row: Row[Any] | Mapping[str, Any], subscribers: list[str]) -> TaskRe
         started_at=m["started_at"],
         ended_at=m["ended_at"],
         not_before=m["not_before"],
+        worker_id=m["worker_id"],
+        celery_task_id=m["celery_task_id"],
         subscribers=subscribers,
     )
+
+
+@attrs.frozen
+class TaskFilters:
+    """Optional equality filters of a listing (None: any)."""
+
+    name: str | None = None
+    scope: TaskScope | None = None
+    created_by: str | None = None
+
+
+def _conditions(
+    actor: Actor, statuses: Iterable[TaskStatus] | None, filters: TaskFilters | None
+) -> list[Any]:
+    """WHERE clauses of a listing: the filters, and what ``actor`` may see."""
+    found: list[Any] = []
+    if statuses is not None:
+        found.append(_t.status.in_([s.value for s in statuses]))
+    if filters is not None:
+        if filters.name is not None:
+            found.append(_t.name == filters.name)
+        if filters.scope is not None:
+            found.append(_t.scope == filters.scope.value)
+        if filters.created_by is not None:
+            found.append(_t.created_by == filters.created_by)
+    if not actor.privileged:
+        subscribed = exists().where(_s.task_uuid == _t.uuid, _s.user_id == actor.user_id)
+        found.append(
+            or_(
+                and_(_t.scope == TaskScope.PRIVATE.value, _t.created_by == actor.user_id),
+                and_(_t.scope != TaskScope.PRIVATE.value, subscribed),
+            )
+        )
+    return found
 
 
 def _move_values(target: TaskStatus, now: datetime, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -198,6 +235,7 @@ class TaskRepository:
             "arguments": new.arguments,
             "kill_after": new.kill_after,
             "executor": new.executor,
+            "celery_task_id": new.celery_task_id,
             "created_at": now,
             "updated_at": now,
             # Started: claimed by its creator, and the claim is the first heartbeat.
@@ -242,6 +280,7 @@ class TaskRepository:
             created_at=now,
             started_at=now if started else None,
             ended_at=None,
+            celery_task_id=new.celery_task_id,
             subscribers=[] if new.created_by is None else [new.created_by],
         )
 
@@ -300,22 +339,32 @@ class TaskRepository:
         return None if row is None else (TaskStatus(row[0]), row[1])
 
     def list(
-        self, actor: Actor, *, statuses: Iterable[TaskStatus] | None, limit: int
+        self,
+        actor: Actor,
+        *,
+        statuses: Iterable[TaskStatus] | None,
+        limit: int,
+        offset: int = 0,
+        filters: TaskFilters | None = None,
     ) -> list[TaskRecord]:
         """Tasks ``actor`` may see, newest first."""
-        query = select(tasks).order_by(_t.created_at.desc(), _t.uuid).limit(limit)
-        if statuses is not None:
-            query = query.where(_t.status.in_([s.value for s in statuses]))
-        if not actor.privileged:
-            subscribed = exists().where(_s.task_uuid == _t.uuid, _s.user_id == actor.user_id)
-            query = query.where(
-                or_(
-                    and_(_t.scope == TaskScope.PRIVATE.value, _t.created_by == actor.user_id),
-                    and_(_t.scope != TaskScope.PRIVATE.value, subscribed),
-                )
-            )
+        query = select(tasks).order_by(_t.created_at.desc(), _t.uuid).limit(limit).offset(offset)
+        query = query.where(*_conditions(actor, statuses, filters))
         with translate_errors(self.url), self._db.auto.connect() as conn:
             return self._records(conn, conn.execute(query))
+
+    def count(
+        self,
+        actor: Actor,
+        *,
+        statuses: Iterable[TaskStatus] | None,
+        filters: TaskFilters | None = None,
+    ) -> int:
+        """How many tasks ``actor`` may see (with the same filters as :meth:`list`)."""
+        query = select(func.count()).select_from(tasks)
+        query = query.where(*_conditions(actor, statuses, filters))
+        with translate_errors(self.url), self._db.auto.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
 
     # -- moves ------------------------------------------------------------------------
 

@@ -122,7 +122,9 @@ def _build(settings: _config.Settings) -> Services:
     repository = TaskRepository(settings.database_url)
     store = open_store(settings.database_url)
     signals = build_signals(settings, lambda task_uuid: _read_status(repository, task_uuid))
-    executor = create(settings.executor, max_workers=settings.max_workers)
+    executor = create(
+        settings.executor, max_workers=settings.max_workers, celery_app=settings.celery_app
+    )
     leases = LeaseRepository(repository.database)
     heartbeats = Heartbeats(leases, settings)
     return Services(settings, repository, store, executor, signals, leases, heartbeats)
@@ -149,3 +151,15 @@ def shutdown(*, wait: bool = True) -> None:
         previous, _services = _services, None
     if previous is not None:
         previous.close(wait=wait)
+
+
+def forget_after_fork() -> None:
+    """In a freshly forked child: drop the parent's services without closing them.
+
+    Their pooled connections belong to the parent, which still uses them; the child
+    builds its own on first use.
+    """
+    global _services, _generation
+    with _lock:
+        _services = None
+        _generation = -1

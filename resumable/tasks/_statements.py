@@ -47,6 +47,7 @@ INSERT_COLUMNS = (
     "arguments",
     "kill_after",
     "executor",
+    "celery_task_id",
     "created_at",
     "updated_at",
     "started_at",
@@ -156,6 +157,10 @@ class HotStatements:
         Raises:
             The driver's IntegrityError: another active task holds the dedup key.
         """
+
+        unknown = set(values) - set(INSERT_COLUMNS)
+        if unknown:  # a new column written by create() must be added above, or it is lost
+            raise AssertionError(f"INSERT_COLUMNS lacks {sorted(unknown)}")
 
         def work(cursor: Any) -> bool:
             cursor.execute(

@@ -55,6 +55,11 @@ class Task:
         timeout: Seconds allowed once in progress, or None.
         timeout_unenforceable: The timeout passed but the task had no abort handler,
             so it kept running.
+        worker_id: The process running (or that last ran) the task: ``host:pid:…`` for
+            ``resumable worker``, ``node@host:pid`` for Celery; None before a worker
+            claimed it.
+        celery_task_id: Under the Celery executor, the id of the Celery message of the
+            current attempt (the task's uuid for the first one); None otherwise.
     """
 
     uuid: str
@@ -78,6 +83,8 @@ class Task:
     timeout_unenforceable: bool = False
     retries: int = 0
     abortable: bool = attrs.field(default=False, repr=False)
+    worker_id: str | None = None
+    celery_task_id: str | None = None
 
     @classmethod
     def from_record(cls, record: TaskRecord) -> Task:
@@ -104,6 +111,8 @@ class Task:
             timeout_unenforceable=record.timeout_unenforceable,
             retries=record.retries,
             abortable=record.abortable,
+            worker_id=record.worker_id,
+            celery_task_id=record.celery_task_id,
         )
 
     @property

@@ -70,7 +70,7 @@ def listed(url: str, namespace: str = "ns", scope: str = "run-1") -> dict[str, o
 
 def test_store_round_trip(database_url: str) -> None:
     url = database_url
-    value = {"page": 7, "ids": [1, 2], "name": "ünï", "done": False}
+    value = {"page": 7, "ids": [1, 2, None], "name": "ünï", "done": False, "error": None}
     assert ok("store", "set", "--url", url, "ns", "run-1", "cursor", json.dumps(value)) == ""
     ok("store", "set", "--url", url, "--retention", "never", "ns", "run-1", "job", '"j-1"')
     ok("store", "set", "--url", url, "--retention", "3600", "ns", "run-1", "n", "3")
@@ -137,7 +137,7 @@ def test_embedded_default_location(tmp_path: Path) -> None:
 
 BAD_SETS = [
     (["k", "{bad"], "not valid JSON"),
-    (["k", "null"], "None"),
+    (["k", "null"], "top-level None"),
     (["k", "NaN"], "NaN"),
     (["k", "[1, Infinity]"], "inf"),
     (["", "1"], "must not be empty"),

@@ -36,8 +36,12 @@ def test_docs_example_runs(where: str, code: str, tmp_path: Path) -> None:
         return
     env = {**os.environ, "RESUMABLE_HOME": str(tmp_path / "home")}
     env.pop("RESUMABLE_STORE_URL", None)
+    # Run from a file, not `python -c`: an example may hand a job factory defined in it
+    # to resumable.testing.check_job, whose fresh processes import the script by path.
+    script = tmp_path / "example.py"
+    script.write_text(code)
     result = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, str(script)],
         check=False,
         cwd=tmp_path,
         env=env,

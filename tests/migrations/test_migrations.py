@@ -71,7 +71,7 @@ def test_upgrade_from_version_2_adds_lease_columns(database_url: str) -> None:
             )
         )
     assert not LEASE_COLUMNS & _columns(database_url)
-    assert migrate(database) == [3]
+    assert migrate(database) == [m.version for m in MIGRATIONS if m.version > 2]
     assert _columns(database_url) >= LEASE_COLUMNS
     with database.auto.connect() as conn:
         row = conn.execute(sqlalchemy.select(schema.tasks).where(schema.tasks.c.uuid == "u-1"))
@@ -109,3 +109,23 @@ def test_version_row_is_single(database_url: str) -> None:
         rows = conn.execute(sqlalchemy.select(schema.schema_version)).all()
     assert len(rows) == 1
     database.dispose()
+
+
+def test_version_4_adds_api_tokens_and_listing_indexes(database_url: str) -> None:
+    database = open_database(database_url)
+    migrate(database)
+    with database.auto.connect() as conn:
+        inspector = inspect(conn)
+        tables = set(inspector.get_table_names(schema=database.schema))
+        indexes = {i["name"] for i in inspector.get_indexes("resumable_tasks", database.schema)}
+        token_columns = {
+            c["name"] for c in inspector.get_columns("resumable_api_tokens", database.schema)
+        }
+    database.dispose()
+    assert "resumable_api_tokens" in tables
+    assert token_columns == {"token_hash", "user_id", "admin", "created_at"}
+    assert indexes >= {
+        "ix_resumable_tasks_name_created_at",
+        "ix_resumable_tasks_status_created_at",
+        "ix_resumable_tasks_created_by_created_at",
+    }

@@ -29,12 +29,28 @@ json_leaves = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.booleans(),
 )
+# Below the top, None is JSON null: ordinary data, at any depth.
 json_values = st.recursive(
     json_leaves,
     lambda children: (
-        st.lists(children, max_size=5) | st.dictionaries(value_text, children, max_size=5)
+        st.lists(children | st.none(), max_size=5)
+        | st.dictionaries(value_text, children | st.none(), max_size=5)
     ),
     max_leaves=25,
+)
+
+
+def _wrap(inner: Any, path: list[tuple[bool, str]]) -> Any:
+    """``inner`` nested inside lists (True) and dicts (False, with the given key)."""
+    for in_list, name in reversed(path):
+        inner = [inner] if in_list else {name: inner}
+    return inner
+
+
+# A JSON null at a random depth (1 to 40 levels down), inside other values.
+null_paths = st.lists(st.tuples(st.booleans(), value_text), min_size=1, max_size=40)
+values_with_deep_null = st.builds(
+    _wrap, st.one_of(st.none(), st.lists(st.none() | json_leaves, max_size=3)), null_paths
 )
 
 # Keys: 1-512 characters of any Unicode text but NUL and lone surrogates, with separators
@@ -69,7 +85,6 @@ invalid_keys = st.one_of(
 )
 
 bad_leaves = st.one_of(
-    st.none(),
     st.just(math.nan),
     st.sampled_from([math.inf, -math.inf]),
     st.tuples(json_leaves),
@@ -98,8 +113,9 @@ def _in_dict(items: dict[str, Any], name: str, bad: Any) -> dict[str, Any]:
     return {**items, name: bad}
 
 
-# A valid JSON structure with exactly one bad thing buried somewhere inside it.
-invalid_values = st.recursive(
+# A valid JSON structure with exactly one bad thing buried somewhere inside it, or a
+# top-level None (None below the top is JSON null, which is valid).
+invalid_values = st.none() | st.recursive(
     bad_leaves,
     lambda inner: (
         st.builds(_in_list, st.lists(json_values, max_size=3), inner, st.integers())
@@ -159,6 +175,24 @@ def test_valid_values_round_trip_exactly(store: Store, store_url: str) -> None:
         scope.update({"a": other, "b": value})
         assert _identical(scope.get("a"), other)
         assert _identical(scope.get("b"), value)
+
+    check()
+
+
+def test_nulls_at_random_depths_round_trip(store: Store, store_url: str) -> None:
+    @_property(store_url)
+    @given(value=values_with_deep_null, other=json_values)
+    @example(value={"state": {"result_state": None}}, other=[None, {"a": None}])
+    def check(value: Any, other: Any) -> None:
+        scope = _fresh_scope(store)
+        scope.set("v", value)
+        assert _identical(scope.get("v"), value)
+        scope.update({"a": other, "b": value})
+        assert _identical(scope.get("a"), other)
+        assert _identical(scope.get("b"), value)
+        fenced = scope.new_attempt()
+        fenced.set("f", value)
+        assert _identical(scope.get("f"), value)
 
     check()
 

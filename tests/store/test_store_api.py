@@ -31,6 +31,28 @@ def test_round_trip_nested_json(store: Store) -> None:
     assert isinstance(ts, TaskStateStore)
 
 
+def test_json_null_inside_values_round_trips(store: Store) -> None:
+    ts = store.scope("ns", "nulls")
+    answer = {"state": {"result_state": None, "life_cycle": "RUNNING"}, "tags": [None, 1]}
+    ts.set("run", answer)
+    assert ts.get("run") == answer
+    ts.update({"a": [None], "b": {"x": [{"y": None}]}})
+    assert ts.get("a") == [None]
+    assert ts.get("b") == {"x": [{"y": None}]}
+    fenced = ts.new_attempt()
+    fenced.set("f", {"n": None})
+    assert ts.get("f") == {"n": None}
+
+
+def test_top_level_none_is_still_refused(store: Store) -> None:
+    ts = store.scope("ns", "nulls")
+    with pytest.raises(InvalidValueError, match="top-level None"):
+        ts.set("k", None)
+    with pytest.raises(InvalidValueError):
+        ts.update({"a": 1, "k": None})
+    assert ts.keys() == []
+
+
 def test_missing_key_returns_default(store: Store) -> None:
     ts = store.scope("ns", "run")
     assert ts.get("missing") is None
@@ -99,7 +121,7 @@ def test_update_is_all_or_nothing(store: Store) -> None:
         object(),
         (1, 2),
         {1: "int key"},
-        {"ok": [None]},
+        {"ok": [float("inf")]},
         {"ok": {"deeper": float("nan")}},
     ],
     ids=repr,

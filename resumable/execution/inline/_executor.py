@@ -38,6 +38,9 @@ class InlineExecutor:
             time.sleep(delay)
         job.run()
 
+    def discard(self, task_uuid: str) -> None:
+        """Nothing queued here outlives the claim, which refuses an aborted task."""
+
     def shutdown(self, *, wait: bool) -> None:
         """Nothing to stop: jobs ran in their callers."""
 

@@ -52,6 +52,9 @@ class ThreadExecutor:
             # Shut down by a newer configure(): the row stays PENDING, nothing is lost.
             log.warning("executor shut down, task left pending task_uuid=%s", job.task_uuid)
 
+    def discard(self, task_uuid: str) -> None:
+        """Nothing queued here outlives the claim, which refuses an aborted task."""
+
     def shutdown(self, *, wait: bool) -> None:
         with self._lock:
             self._closed = True

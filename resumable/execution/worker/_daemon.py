@@ -111,6 +111,35 @@ class WorkerOptions:
                 raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
 
 
+def reap_and_fence(services: _services.Services) -> list[Reaped]:
+    """End attempts whose lease expired (any process's) and fence them; return them.
+
+    ``resumable worker`` processes and Celery keepers both reap through this.
+    """
+    reaped = services.leases.reap(services.settings.lease)
+    for lost in reaped:
+        fence(services, lost)
+    return reaped
+
+
+def fence(services: _services.Services, lost: Reaped) -> None:
+    """Log a lost attempt, fence its ``ctx.store`` and wake whoever waits on it."""
+    log.warning(
+        "task attempt lost task_uuid=%s attempt=%d outcome=%s: %s",
+        lost.uuid,
+        lost.attempt,
+        lost.decision.status.value,
+        lost.decision.message,
+    )
+    # Bump the state scope's attempt: the lost attempt's ctx.store can no longer
+    # write, even if its process is only paused and wakes up later.
+    namespace, key = state_scope(
+        lost.name, TaskScope(lost.scope), lost.task_key, lost.created_by, lost.uuid
+    )
+    services.store.scope(namespace, key).new_attempt()
+    services.signals.notify(lost.uuid)
+
+
 class Worker:
     """A worker process: see the module docstring.
 
@@ -294,26 +323,10 @@ class Worker:
 
     def reap(self, services: _services.Services) -> list[Reaped]:
         """End attempts whose lease expired (any worker's); return them."""
-        reaped = services.leases.reap(services.settings.lease)
-        for lost in reaped:
-            self._fence(services, lost)
-        return reaped
+        return reap_and_fence(services)
 
     def _fence(self, services: _services.Services, lost: Reaped) -> None:
-        log.warning(
-            "task attempt lost task_uuid=%s attempt=%d outcome=%s: %s",
-            lost.uuid,
-            lost.attempt,
-            lost.decision.status.value,
-            lost.decision.message,
-        )
-        # Bump the state scope's attempt: the lost attempt's ctx.store can no longer
-        # write, even if its process is only paused and wakes up later.
-        namespace, key = state_scope(
-            lost.name, TaskScope(lost.scope), lost.task_key, lost.created_by, lost.uuid
-        )
-        services.store.scope(namespace, key).new_attempt()
-        services.signals.notify(lost.uuid)
+        fence(services, lost)
 
     def prune(self, services: _services.Services) -> tuple[int, int]:
         """Delete old terminal tasks and expired state; return both counts."""

@@ -18,5 +18,8 @@ class WorkerExecutor:
     def dispatch(self, job: Job, *, delay: float = 0.0) -> None:
         """The row is already PENDING in the database: nothing to do in this process."""
 
+    def discard(self, task_uuid: str) -> None:
+        """Nothing queued here outlives the claim, which refuses an aborted task."""
+
     def shutdown(self, *, wait: bool) -> None:
         """Nothing runs here."""

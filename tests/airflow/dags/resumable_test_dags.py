@@ -5,6 +5,7 @@ The same file runs on Airflow 2.11, 3.2 and 3.3; only the imports differ.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -132,3 +133,27 @@ with _dag("rsm_task_inside") as task_inside:
         return str(finished.status)
 
     pages()
+
+
+# JSON null at depth through the task's state store (Airflow's own on 3.3+): try 1
+# writes, fails; try 2 reads what try 1 wrote and returns it to XCom.
+NULLS = {"state": {"result_state": None, "life_cycle": "RUNNING"}, "runs": [None, {"id": None}]}
+
+with _dag("rsm_json_null") as json_null:
+
+    @airflow_task(task_id="nulls", retries=1, retry_delay=NO_DELAY)
+    def nulls() -> Any:
+        from resumable.airflow import get_task_state_store
+
+        context = get_current_context()
+        store = get_task_state_store(context)
+        if int(context["ti"].try_number) == 1:
+            store.set("answer", NULLS)
+            store.set("list", [None, [None]])
+            raise RuntimeError("try 1 fails after writing")
+        return {"answer": store.get("answer"), "list": store.get("list")}
+
+    nulls()
+# The providers' DAGs, where the providers are installed (the airflow nox sessions).
+with contextlib.suppress(ImportError):
+    from provider_dags import shell_kill_poll  # noqa: F401

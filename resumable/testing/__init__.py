@@ -15,6 +15,13 @@ Example::
 
 Both are real backends (the in-memory store is thread-safe and enforces every rule the
 others do), so a test that passes here behaves the same on SQLite, PostgreSQL or Redis.
+
+``check_job(make_job)`` is the conformance kit for job classes (your own, or a
+provider's): it runs the standard crash scenarios in real subprocesses and fails with a
+report of what each process did::
+
+    def test_my_job_survives_crashes():
+        check_job(make_my_job, make_failing_job=make_my_failing_job)
 """
 
 from __future__ import annotations
@@ -27,11 +34,26 @@ from datetime import timedelta
 from pathlib import Path
 
 from resumable import _config
+from resumable._errors import JobConformanceError
 from resumable.store import Store, open_store
 from resumable.store._retention import DEFAULT_RETENTION, _NeverExpire
 from resumable.store._values import DEFAULT_MAX_VALUE_BYTES
+from resumable.testing._kit import (
+    SCENARIO_NAMES,
+    ConformanceReport,
+    ScenarioResult,
+    check_job,
+)
 
-__all__ = ["memory_store", "task_framework"]
+__all__ = [
+    "SCENARIO_NAMES",
+    "ConformanceReport",
+    "JobConformanceError",
+    "ScenarioResult",
+    "check_job",
+    "memory_store",
+    "task_framework",
+]
 
 
 def memory_store(

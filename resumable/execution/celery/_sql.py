@@ -1,0 +1,132 @@
+"""The few statements only the Celery engine needs, over the task table.
+
+Every write is a compare-and-set like the rest of the task framework's SQL: a claim
+wins only from a due PENDING row, so however many times a message is delivered, one
+delivery at most runs the attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+
+from resumable._db.engine import Database, translate_errors
+from resumable._db.types import utcnow
+from resumable.migrations.schema import tasks
+from resumable.tasks._lease_repository import CELERY_EXECUTOR
+from resumable.tasks._models import TaskRecord, TaskStatus
+from resumable.tasks._repository import _move_values, _record
+from resumable.tasks._transitions import sources_of
+
+_t = tasks.c
+_RUNNING = (TaskStatus.IN_PROGRESS.value, TaskStatus.ABORTING.value)
+
+
+def claim(
+    database: Database,
+    task_uuid: str,
+    names: Collection[str],
+    worker_id: str,
+    message_id: str | None,
+) -> tuple[TaskRecord, str | None] | None:
+    """PENDING -> IN_PROGRESS if due and its name is one of ``names`` (registered here),
+    naming the Celery worker and message that run it.
+
+    Returns the claimed record and its JSON arguments, or None when this delivery lost:
+    the task is not due, not known here, already running, ended, cancelled or gone
+    (:func:`read` tells which). One connection for both statements: on a busy
+    database every checkout and round trip shows in the schedule->start latency.
+    """
+    now = utcnow()
+    statement = (
+        update(tasks)
+        .where(
+            _t.uuid == task_uuid,
+            _t.status.in_([s.value for s in sources_of(TaskStatus.IN_PROGRESS)]),
+            or_(_t.not_before.is_(None), _t.not_before <= now),
+            _t.name.in_(list(names)),
+        )
+        .values(
+            _move_values(
+                TaskStatus.IN_PROGRESS,
+                now,
+                {"abort_reason": None, "worker_id": worker_id, "celery_task_id": message_id},
+            )
+        )
+    )
+    with translate_errors(database.url), database.auto.connect() as conn:
+        if database.dialect == "postgresql":
+            # One round trip: the claimed row comes back with the claim.
+            row = conn.execute(statement.returning(*tasks.c)).first()
+            conn.commit()
+        else:
+            count = conn.execute(statement).rowcount
+            conn.commit()
+            row = conn.execute(select(tasks).where(_t.uuid == task_uuid)).first() if count else None
+    if row is None:
+        return None
+    return _record(row, []), row._mapping["arguments"]
+
+
+def read(database: Database, task_uuid: str) -> TaskRecord | None:
+    """The task's record without subscribers (why a claim lost, what to send next)."""
+    with translate_errors(database.url), database.auto.connect() as conn:
+        row = conn.execute(select(tasks).where(_t.uuid == task_uuid)).first()
+    return None if row is None else _record(row, [])
+
+
+def note_message(database: Database, task_uuid: str, attempt: int, message_id: str) -> bool:
+    """Record the id of the message just sent for a PENDING attempt."""
+    statement = (
+        update(tasks)
+        .where(
+            _t.uuid == task_uuid,
+            _t.attempt == attempt,
+            _t.status == TaskStatus.PENDING.value,
+        )
+        .values(celery_task_id=message_id, updated_at=utcnow())
+    )
+    with translate_errors(database.url), database.auto.connect() as conn:
+        count = conn.execute(statement).rowcount
+        conn.commit()
+    return bool(count)
+
+
+def without_message(database: Database, limit: int = 100) -> list[tuple[str, int, datetime | None]]:
+    """PENDING celery tasks no message was sent for (reaped attempts), oldest first:
+    (uuid, attempt, not_before)."""
+    query = (
+        select(_t.uuid, _t.attempt, _t.not_before)
+        .where(
+            _t.status == TaskStatus.PENDING.value,
+            _t.executor == CELERY_EXECUTOR,
+            _t.celery_task_id.is_(None),
+        )
+        .order_by(_t.created_at)
+        .limit(limit)
+    )
+    with translate_errors(database.url), database.auto.connect() as conn:
+        return [(row.uuid, int(row.attempt), row.not_before) for row in conn.execute(query)]
+
+
+def killable(database: Database) -> dict[str, str | None]:
+    """Running celery tasks that have a hard stop (``kill_after``): uuid -> message id."""
+    query = select(_t.uuid, _t.celery_task_id).where(
+        _t.status.in_(_RUNNING),
+        _t.executor == CELERY_EXECUTOR,
+        _t.kill_after.is_not(None),
+    )
+    with translate_errors(database.url), database.auto.connect() as conn:
+        return {row.uuid: row.celery_task_id for row in conn.execute(query)}
+
+
+def due_in(not_before: datetime | None, now: datetime | None = None) -> float:
+    """Seconds until ``not_before`` (0 when it passed or is unset)."""
+    if not_before is None:
+        return 0.0
+    return max(0.0, (not_before - (now or utcnow())) / timedelta(seconds=1))
+
+
+__all__ = ["claim", "due_in", "killable", "note_message", "read", "without_message"]

@@ -1,0 +1,63 @@
+"""DAGs with the providers' operators, for tests/airflow/test_airflow_providers.py.
+
+Imported by resumable_test_dags.py where the providers are installed (the airflow nox
+sessions install them); the task processes load this file by its own path.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from file_jobs import FileJobs
+
+try:
+    from airflow.sdk import DAG  # Airflow 3
+except ImportError:
+    from airflow.models import DAG  # Airflow 2
+
+from resumable_providers.shell.operators import ShellJobOperator
+
+# The command: note that it started, work until the test releases it, finish. It runs
+# in a process group of its own, so killing the task process does not stop it.
+COMMAND = """
+import os, pathlib, time
+root = pathlib.Path(os.environ["RESUMABLE_TEST_JOBS"])
+with (root / "starts.log").open("a") as log:
+    log.write("started\\n")
+print("working", flush=True)
+deadline = time.monotonic() + 120
+while not (root / "release").exists() and time.monotonic() < deadline:
+    time.sleep(0.1)
+print("done")
+"""
+
+
+class MarkedShellJobOperator(ShellJobOperator):
+    """Tells the test when it polls (a FileJobs marker), so that it can be killed then."""
+
+    def poll_until_complete(self, external_id: Any, context: Any) -> None:
+        FileJobs().mark(
+            "polling",
+            int(context["ti"].try_number),
+            run_id=context["run_id"],
+            job_id=external_id["run_dir"],
+        )
+        super().poll_until_complete(external_id, context)
+
+
+with DAG(
+    "rsm_shell_kill_poll",
+    schedule=None,
+    start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    tags=["resumable-tests"],
+) as shell_kill_poll:
+    MarkedShellJobOperator(
+        task_id="job",
+        command=[sys.executable, "-c", COMMAND],
+        retries=1,
+        retry_delay=timedelta(seconds=0),
+        poll_interval=0.2,
+    )
