@@ -156,7 +156,9 @@ def _airflow_session(line: str) -> None:
     def run(session: nox.Session) -> None:
         import tempfile
 
-        session.install(*AIRFLOW_LINES[line], "-e", ".", "-e", "./providers/shell", *TEST_DEPS)
+        session.install(
+            *AIRFLOW_LINES[line], "-e", ".", "-e./providers/shell", "-e./providers/http", *TEST_DEPS
+        )
         session.run("python", "-m", "pip", "check")
         with tempfile.TemporaryDirectory(prefix=f"airflow-{line}-home-") as home:
             env = {

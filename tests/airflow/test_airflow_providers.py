@@ -1,13 +1,16 @@
-"""The providers' operators in real DAG runs: ShellJobOperator survives a SIGKILLed try.
+"""The providers' operators in real DAG runs.
 
-The task process running the operator is SIGKILLed while it polls; the command goes on
-in its own process group, and Airflow's retry reconnects to it (same run folder) instead
-of starting it again, then pushes the command's result to XCom.
+ShellJobOperator: the task process is SIGKILLed while it polls; the command goes on in
+its own process group, and Airflow's retry reconnects to it (same run folder) instead of
+starting it again, then pushes the command's result to XCom. HttpJobOperator: a run
+against the tests' job service, with a templated body.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,9 +22,11 @@ if importlib.util.find_spec("airflow") is None:
     )
 if importlib.util.find_spec("resumable_providers.shell") is None:
     pytest.skip(
-        "the shell provider is not installed (pip install -e providers/shell)",
+        "the providers are not installed (pip install -e providers/shell -e providers/http)",
         allow_module_level=True,
     )
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "providers" / "http" / "tests"))
 
 pytestmark = pytest.mark.slow
 
@@ -41,3 +46,15 @@ def test_shell_operator_killed_mid_run_resumes_on_the_next_try(start_dag_run: An
     assert job["try_number"] == 2
     assert job["xcom"] == {"returncode": 0, "output_tail": "working\ndone\n"}
     assert (run.jobs.root / "starts.log").read_text() == "started\n"  # ran once
+
+
+def test_http_operator_runs_a_job_with_a_templated_body(start_dag_run: Any) -> None:
+    from job_service import JobService
+
+    with JobService() as service:
+        run = start_dag_run("rsm_http_job", RESUMABLE_TEST_HTTP_URL=service.url)
+        summary = run.finish()
+    assert summary["state"] == "success", run.log_tail()
+    assert summary["tasks"]["job"]["xcom"] == {"rows": "rsm_http_job"}
+    (job,) = service.jobs.values()
+    assert job["key"]  # submitted with an Idempotency-Key

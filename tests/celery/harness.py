@@ -147,9 +147,14 @@ class CeleryCluster:
         self.module = importlib.import_module(self.module_name)
         return self.module
 
-    def start_worker(self, concurrency: int = 2, pool: str = "prefork") -> CeleryWorker:
-        """Start one more worker and wait until it is ready."""
-        worker = CeleryWorker(self, len(self.workers) + 1, concurrency, pool)
+    def start_worker(
+        self, concurrency: int = 2, pool: str = "prefork", queues: tuple[str, ...] = ()
+    ) -> CeleryWorker:
+        """Start one more worker (consuming ``queues``, default: the cluster's queue) and
+        wait until it is ready."""
+        worker = CeleryWorker(
+            self, len(self.workers) + 1, concurrency, pool, queues or (self.queue,)
+        )
         self.workers.append(worker)
         return worker
 
@@ -184,6 +189,7 @@ class CeleryCluster:
             client.close()
         else:
             _delete_amqp(self.queue, self.env_config["control"])
+            _delete_amqp(f"{self.queue}-side", self.env_config["control"])
 
 
 def _delete_amqp(queue: str, control: str) -> None:
@@ -203,12 +209,19 @@ def _delete_amqp(queue: str, control: str) -> None:
 class CeleryWorker:
     """One ``celery worker`` subprocess in a process group of its own."""
 
-    def __init__(self, cluster: CeleryCluster, number: int, concurrency: int, pool: str) -> None:
+    def __init__(
+        self,
+        cluster: CeleryCluster,
+        number: int,
+        concurrency: int,
+        pool: str,
+        queues: tuple[str, ...],
+    ) -> None:
         self.hostname = f"w{number}-{cluster.token}@%h"
         self.log_path = cluster.directory / f"celery-w{number}-{cluster.token}.log"
         command = [
             sys.executable, "-m", "celery", "-A", cluster.module_name, "worker",
-            "-P", pool, "-c", str(concurrency), "-n", self.hostname, "-Q", cluster.queue,
+            "-P", pool, "-c", str(concurrency), "-n", self.hostname, "-Q", ",".join(queues),
             "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
         self._log = self.log_path.open("w")

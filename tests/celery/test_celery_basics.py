@@ -15,13 +15,13 @@ from tests.celery.harness import CeleryCluster, eventually
 pytestmark = pytest.mark.slow
 
 TASKS = """
-@task(name="add")
+@task
 def add(a, b):
     note(kind="add", a=a, b=b)
     return a + b
 
 
-@task(name="steps", retries=2, retry_delay=0.5)
+@task(retries=2, retry_delay=0.5)
 def steps(n, fail_on_attempt=0, pause=0.05):
     ctx = get_context()
     stop = []

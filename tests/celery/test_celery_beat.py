@@ -29,7 +29,7 @@ app.conf.beat_schedule = resumable.celery.beat_schedule(
 )
 
 
-@task(name="quick")
+@task
 def quick():
     pass
 """

@@ -18,7 +18,7 @@ from tests.celery.harness import CeleryCluster, eventually
 pytestmark = pytest.mark.slow
 
 TASKS = """
-@task(name="count", retries=3, keep_state=True)
+@task(retries=3, keep_state=True)
 def count(n, pause=0.1):
     ctx = get_context()
     start = ctx.store.get("done", 0)
@@ -30,7 +30,7 @@ def count(n, pause=0.1):
         note(kind="item", item=i, attempt=mine)
 
 
-@task(name="patient", timeout=1)
+@task(timeout=1)
 def patient():
     ctx = get_context()
     stop = []
@@ -40,7 +40,7 @@ def patient():
     note(kind="stopped")
 
 
-@task(name="stubborn", kill_after=1)
+@task(kill_after=1)
 def stubborn():
     ctx = get_context()
     ctx.on_abort(lambda: note(kind="asked"))  # ... and carries on regardless
@@ -49,7 +49,7 @@ def stubborn():
         time.sleep(0.05)
 
 
-@task(name="mark")
+@task
 def mark(label):
     note(kind="mark", label=label)
 """

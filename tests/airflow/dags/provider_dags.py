@@ -6,6 +6,7 @@ sessions install them); the task processes load this file by its own path.
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -17,6 +18,7 @@ try:
 except ImportError:
     from airflow.models import DAG  # Airflow 2
 
+from resumable_providers.http.operators import HttpJobOperator
 from resumable_providers.shell.operators import ShellJobOperator
 
 # The command: note that it started, work until the test releases it, finish. It runs
@@ -47,17 +49,34 @@ class MarkedShellJobOperator(ShellJobOperator):
         super().poll_until_complete(external_id, context)
 
 
-with DAG(
-    "rsm_shell_kill_poll",
-    schedule=None,
-    start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
-    catchup=False,
-    tags=["resumable-tests"],
-) as shell_kill_poll:
+def _dag(dag_id: str) -> DAG:
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    return DAG(dag_id, schedule=None, start_date=start, catchup=False, tags=["resumable-tests"])
+
+
+with _dag("rsm_shell_kill_poll") as shell_kill_poll:
     MarkedShellJobOperator(
         task_id="job",
         command=[sys.executable, "-c", COMMAND],
         retries=1,
         retry_delay=timedelta(seconds=0),
         poll_interval=0.2,
+    )
+
+
+# The test's job service (providers/http/tests/job_service.py); parsing without the
+# variable (the runner's summary step) only needs a well-formed URL.
+SERVICE = os.environ.get("RESUMABLE_TEST_HTTP_URL", "http://127.0.0.1:9")
+
+with _dag("rsm_http_job") as http_job:
+    HttpJobOperator(
+        task_id="job",
+        submit_url=f"{SERVICE}/jobs",
+        status_url=f"{SERVICE}/jobs/{{id}}",
+        result_url=f"{SERVICE}/jobs/{{id}}/result",
+        lookup_url=f"{SERVICE}/jobs/by-key/{{token}}",
+        json={"seconds": 0.5, "result": {"rows": "{{ dag_run.dag_id }}"}},
+        result_path="data.value",
+        poll_interval=0.2,
+        retries=0,
     )

@@ -154,6 +154,8 @@ with _dag("rsm_json_null") as json_null:
         return {"answer": store.get("answer"), "list": store.get("list")}
 
     nulls()
+
+
 # The providers' DAGs, where the providers are installed (the airflow nox sessions).
 with contextlib.suppress(ImportError):
-    from provider_dags import shell_kill_poll  # noqa: F401
+    from provider_dags import http_job, shell_kill_poll  # noqa: F401

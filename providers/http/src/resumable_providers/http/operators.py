@@ -46,6 +46,11 @@ class HttpJobOperator(HttpJob, BaseOperator):  # type: ignore[misc]
         "headers",
     )
 
+    def __init__(self, **kwargs: Any) -> None:
+        # Its own __init__, so that Airflow's operator metaclass wraps it (default_args,
+        # recorded arguments); the job's, inherited as is, would not be.
+        super().__init__(**kwargs)
+
     def execute(self, context: Any) -> Any:
         """Run the job crash-safely; the XCom is the job's result."""
         return self.execute_resumable(context)
