@@ -73,7 +73,7 @@ def _record(row: Row[Any] | Mapping[str, Any], subscribers: list[str]) -> TaskRe
         progress_current=m["progress_current"],
         progress_total=m["progress_total"],
         progress_fraction=m["progress_fraction"],
-        progress_eta=m["progress_eta"],
+        progress_start_fraction=m["progress_start_fraction"],
         progress_updated_at=m["progress_updated_at"],
         payload=None if m["payload"] is None else json.loads(m["payload"]),
         error_message=m["error_message"],
@@ -131,6 +131,9 @@ def _move_values(target: TaskStatus, now: datetime, values: Mapping[str, Any]) -
         assignments["ended_at"] = now
     if target is TaskStatus.IN_PROGRESS:
         assignments["started_at"] = now
+        # Where this attempt starts from: readers compute the ETA from this attempt's
+        # own pace (a resumed attempt does not redo what earlier ones did).
+        assignments["progress_start_fraction"] = _t.progress_fraction
         # Claiming is the first heartbeat: the lease runs from here.
         assignments["heartbeat_at"] = now
     if target is TaskStatus.ABORTING:
@@ -271,7 +274,7 @@ class TaskRepository:
             progress_current=None,
             progress_total=None,
             progress_fraction=None,
-            progress_eta=None,
+            progress_start_fraction=None,
             progress_updated_at=None,
             payload=None,
             error_message=None,

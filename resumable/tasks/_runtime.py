@@ -233,7 +233,6 @@ class Attempt:
         self.reporter = ProgressReporter(
             self._write_progress,
             interval=self.services.settings.progress_throttle,
-            start_fraction=record.progress_fraction or 0.0,
         )
         self.ctx = TaskContext(
             task_uuid=self.task_uuid,
