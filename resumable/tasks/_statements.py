@@ -118,6 +118,9 @@ class HotStatements:
                 updated_at=bindparam("p_now"),
                 started_at=bindparam("p_now"),
                 heartbeat_at=bindparam("p_now"),
+                # As _move_values does for IN_PROGRESS: this attempt's ETA counts from
+                # where it starts.
+                progress_start_fraction=c.progress_fraction,
             )
         )
         assert can_move(TaskStatus.IN_PROGRESS, TaskStatus.SUCCESS)
