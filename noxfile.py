@@ -129,9 +129,17 @@ API_SLOW_TESTS = ["tests/api/test_api_page_browser.py", "tests/api/test_api_sche
 
 @nox.session(python=PYTHON, name="tests-sqlalchemy14")
 def tests_sqlalchemy14(session: nox.Session) -> None:
-    """The whole suite on SQLAlchemy 1.4 + psycopg2, as Airflow 2.x installs them
-    (LISTEN/NOTIFY needs psycopg 3, so its tests skip and PostgreSQL signals poll)."""
-    session.install("-e", ".[redis]", "sqlalchemy>=1.4.36,<2", "psycopg2-binary", *TEST_DEPS)
+    """The whole suite on SQLAlchemy 1.4 + psycopg2 + pendulum 2, as Airflow 2.x installs
+    them (LISTEN/NOTIFY needs psycopg 3, so its tests skip and PostgreSQL signals poll).
+    The default session has pendulum 3, so both majors are tested."""
+    session.install(
+        "-e",
+        ".[redis]",
+        "sqlalchemy>=1.4.36,<2",
+        "psycopg2-binary",
+        "pendulum>=2.1.2,<3",
+        *TEST_DEPS,
+    )
     session.run("pytest", *(session.posargs or ["-q", *NOT_CELERY]))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -12,6 +11,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from resumable._errors import ConfigurationError
+from resumable._time import parse_duration
+from resumable.cli._params import DURATION_HELP
 from resumable.store import NEVER_EXPIRE, Store, open_store
 from resumable.store._retention import Retention
 
@@ -35,14 +37,12 @@ def _opened(url: str | None) -> Iterator[Store]:
 def _parse_retention(text: str | None) -> Retention:
     if text is None:
         return None
-    if text.lower() == "never":
+    if text.strip().lower() == "never":
         return NEVER_EXPIRE
     try:
-        seconds = float(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a number of seconds or 'never'") from None
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise click.BadParameter(f"retention must be a positive number of seconds, got {text}")
+        seconds = parse_duration(text)
+    except ConfigurationError as exc:
+        raise click.BadParameter(f"{exc}, or 'never'", param_hint="'--retention'") from None
     try:
         return timedelta(seconds=seconds)
     except OverflowError:
@@ -73,7 +73,12 @@ def get(url: str | None, namespace: str, scope_key: str, key: str) -> None:
 
 @store.command("set")
 @_url_option
-@click.option("--retention", default=None, metavar="SECONDS|never", help="Expire after this long.")
+@click.option(
+    "--retention",
+    default=None,
+    metavar="DURATION|never",
+    help=f"Expire after this long (12h, 7d, P7D, seconds…) or never. {DURATION_HELP}",
+)
 @click.argument("namespace")
 @click.argument("scope_key")
 @click.argument("key")

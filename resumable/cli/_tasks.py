@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import datetime
 
 import click
 from rich.console import Console
@@ -18,6 +19,8 @@ from rich.table import Table
 
 import resumable
 from resumable import Task, TaskStatus
+from resumable._time import duration_in_words, relative
+from resumable.cli._params import DURATION_HELP, DURATION_OR_ZERO
 
 _STATUS_STYLE = {
     "pending": "yellow",
@@ -92,20 +95,6 @@ def format_percent(t: Task) -> str:
     return "-"
 
 
-def format_seconds(seconds: float | None) -> str:
-    """``1h02m``, ``3m05s``, ``12s``, or ``-`` when unknown."""
-    if seconds is None:
-        return "-"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
-
-
 def _status(t: Task) -> str:
     style = _STATUS_STYLE.get(t.status.value, "")
     text = f"[{style}]{t.status.value}[/{style}]" if style else t.status.value
@@ -163,6 +152,7 @@ def list_(
     for column in ("uuid", "name", "status", "progress", "eta", "scope", "subscribers"):
         table.add_column(column, no_wrap=column in ("uuid", "status"))
     table.add_column("attempt", justify="right")
+    table.add_column("created")
     table.add_column("duration", justify="right")
     table.add_column("worker")
     for t in found:
@@ -171,14 +161,20 @@ def list_(
             t.task_name or t.name,
             _status(t),
             format_percent(t),
-            format_seconds(t.progress.eta_seconds),
+            duration_in_words(t.progress.eta_seconds),
             t.scope.value,
             _subscribers(t),
             str(t.attempt),
-            format_seconds(t.duration_seconds),
+            relative(t.created_at),
+            duration_in_words(t.duration_seconds),
             worker_host(t.worker_id),
         )
     Console().print(table)
+
+
+def _moment(moment: datetime | None) -> str:
+    """``3 minutes ago (2026-12-02T09:30:00+00:00)``, or ``-``."""
+    return "-" if moment is None else f"{relative(moment)} ({moment.isoformat()})"
 
 
 def _as_dict(t: Task) -> dict[str, object]:
@@ -240,13 +236,13 @@ def show(
         ("status", _status(t)),
         ("attempt", str(t.attempt)),
         ("progress", format_percent(t)),
-        ("eta", format_seconds(t.progress.eta_seconds)),
+        ("eta", duration_in_words(t.progress.eta_seconds)),
         ("subscribers", _subscribers(t)),
         ("created_by", t.created_by or "(system)"),
-        ("created_at", t.created_at.isoformat()),
-        ("started_at", t.started_at.isoformat() if t.started_at else "-"),
-        ("ended_at", t.ended_at.isoformat() if t.ended_at else "-"),
-        ("duration", format_seconds(t.duration_seconds)),
+        ("created_at", _moment(t.created_at)),
+        ("started_at", _moment(t.started_at)),
+        ("ended_at", _moment(t.ended_at)),
+        ("duration", duration_in_words(t.duration_seconds)),
         ("timeout", "-" if t.timeout is None else f"{t.timeout:g} s"),
         ("payload", "-" if t.payload is None else json.dumps(t.payload, sort_keys=True)),
         ("error", t.error_message or "-"),
@@ -280,19 +276,38 @@ def cancel(
 @_database_option
 @_user_option
 @_admin_option
-@click.option("--retention-days", default=90.0, show_default=True, type=click.FloatRange(min=0))
+@click.option(
+    "--older-than",
+    type=DURATION_OR_ZERO,
+    default=None,
+    help=f"Delete tasks that ended longer ago than this (default 90d). {DURATION_HELP}",
+)
+@click.option(
+    "--retention-days",
+    default=None,
+    type=click.FloatRange(min=0),
+    help="The same in days (older spelling of --older-than).",
+)
 @click.option("--max-rows", default=10_000, show_default=True, type=click.IntRange(min=1))
 def prune(
-    database_url: str | None, user: str | None, admin: bool, retention_days: float, max_rows: int
+    database_url: str | None,
+    user: str | None,
+    admin: bool,
+    older_than: float | None,
+    retention_days: float | None,
+    max_rows: int,
 ) -> None:
-    """Delete finished tasks that ended more than --retention-days ago, and expired
+    """Delete finished tasks that ended more than --older-than ago, and expired
     checkpoint state (``ctx.store`` keys past their retention); prints both counts.
 
     The one-off form of ``resumable worker --prune-every``.
     """
+    if older_than is not None and retention_days is not None:
+        raise click.UsageError("give --older-than or --retention-days, not both")
+    days = retention_days if older_than is None else older_than / 86_400
     with _session(database_url, user, admin):
         pruned = resumable.prune_tasks(
-            retention_period_days=retention_days, max_rows_per_run=max_rows
+            retention_period_days=90.0 if days is None else days, max_rows_per_run=max_rows
         )
         from resumable.tasks import _services
 
@@ -346,7 +361,7 @@ def watch(
                     row,
                     total=None if fraction is None else 1.0,
                     completed=fraction or 0.0,
-                    eta=format_seconds(t.progress.eta_seconds),
+                    eta=duration_in_words(t.progress.eta_seconds),
                     status=t.status.value,
                     worker=_worker_label(t),
                 )

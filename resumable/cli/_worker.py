@@ -8,12 +8,21 @@ import os
 import click
 
 from resumable import _config
+from resumable.cli._params import DURATION, DURATION_HELP, DURATION_OR_ZERO
 from resumable.execution.worker._daemon import IMPORTS_ENV, Worker, WorkerOptions
 
 
 def _modules(values: tuple[str, ...]) -> tuple[str, ...]:
     listed = list(values) or [os.environ.get(IMPORTS_ENV, "")]
     return tuple(m.strip() for value in listed for m in value.split(",") if m.strip())
+
+
+def _retention_days(retention: float | None, retention_days: float | None) -> float:
+    if retention is not None and retention_days is not None:
+        raise click.UsageError("give --retention or --retention-days, not both")
+    if retention is not None:
+        return retention / 86_400
+    return 90.0 if retention_days is None else retention_days
 
 
 @click.command()
@@ -46,52 +55,56 @@ def _modules(values: tuple[str, ...]) -> tuple[str, ...]:
 )
 @click.option(
     "--poll-interval",
-    type=float,
+    type=DURATION_OR_ZERO,
     default=0.5,
     show_default=True,
     help="Seconds between looks for due tasks when idle.",
 )
 @click.option(
     "--grace",
-    type=float,
+    type=DURATION_OR_ZERO,
     default=30.0,
     show_default=True,
     help="Seconds running tasks get to finish after SIGTERM.",
 )
 @click.option(
     "--heartbeat-interval",
-    type=float,
+    type=DURATION,
     default=_config.DEFAULT_HEARTBEAT_INTERVAL,
     show_default=True,
     help="Seconds between heartbeats of a running task.",
 )
 @click.option(
     "--lease",
-    type=float,
+    type=DURATION,
     default=_config.DEFAULT_LEASE,
     show_default=True,
     help="Seconds without heartbeat before a task is retried elsewhere.",
 )
 @click.option(
     "--abort-poll-interval",
-    type=float,
+    type=DURATION,
     default=_config.DEFAULT_ABORT_POLL_INTERVAL,
     show_default=True,
     help="Seconds between database polls for aborts (the floor under push).",
 )
 @click.option(
     "--prune-every",
-    type=float,
+    type=DURATION,
     default=None,
-    metavar="SECONDS",
-    help="Prune old tasks and expired state this often (default: never).",
+    help=f"Prune old tasks and expired state this often (default: never). {DURATION_HELP}",
+)
+@click.option(
+    "--retention",
+    type=DURATION_OR_ZERO,
+    default=None,
+    help="With --prune-every: delete terminal tasks that ended longer ago (default 90d).",
 )
 @click.option(
     "--retention-days",
-    type=float,
-    default=90.0,
-    show_default=True,
-    help="With --prune-every: delete terminal tasks older than this.",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="The same in days (older spelling of --retention).",
 )
 @click.option(
     "--max-rows-per-run",
@@ -99,6 +112,20 @@ def _modules(values: tuple[str, ...]) -> tuple[str, ...]:
     default=10_000,
     show_default=True,
     help="With --prune-every: at most this many tasks per prune run.",
+)
+@click.option(
+    "--max-tasks-per-child",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Replace a child process after it ran N attempts (default: never).",
+)
+@click.option(
+    "--max-memory-per-child",
+    type=int,
+    default=None,
+    metavar="KIB",
+    help="Replace a child process once its resident memory exceeds KIB after an attempt.",
 )
 @click.option(
     "--log-level",
@@ -117,14 +144,18 @@ def worker(
     lease: float,
     abort_poll_interval: float,
     prune_every: float | None,
-    retention_days: float,
+    retention: float | None,
+    retention_days: float | None,
     max_rows_per_run: int,
+    max_tasks_per_child: int | None,
+    max_memory_per_child: int | None,
     log_level: str,
 ) -> None:
     """Run scheduled tasks (executor="worker") until SIGTERM, then drain gracefully.
 
-    Each task attempt runs in a child process of its own. Workers need no leader: run
-    as many as you like against one database.
+    Attempts run in a pool of --concurrency long-lived child processes, one attempt
+    at a time each. Workers need no leader: run as many as you like against one
+    database.
     """
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -143,8 +174,10 @@ def worker(
         poll_interval=poll_interval,
         grace=grace,
         prune_every=prune_every,
-        retention_days=retention_days,
+        retention_days=_retention_days(retention, retention_days),
         max_rows_per_run=max_rows_per_run,
+        max_tasks_per_child=max_tasks_per_child,
+        max_memory_per_child=max_memory_per_child,
     )
     running = Worker(options)
     running.install_signal_handlers()

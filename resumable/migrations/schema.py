@@ -75,7 +75,10 @@ tasks = Table(
     Column("progress_current", Float, nullable=True),
     Column("progress_total", Float, nullable=True),
     Column("progress_fraction", Float, nullable=True),
+    # No longer written (migration 6): the ETA is computed when read, from started_at
+    # and the fraction done since progress_start_fraction. Kept for older readers.
     Column("progress_eta", Float, nullable=True),
+    Column("progress_start_fraction", Float, nullable=True),
     Column("progress_updated_at", UTCDateTime, nullable=True),
     Column("payload", Text, nullable=True),
     Column("error_message", Text, nullable=True),

@@ -78,10 +78,15 @@ def _v5_celery(conn: Connection) -> None:
     _add_columns(conn, "resumable_tasks", ("celery_task_id",))
 
 
+def _v6_progress_start(conn: Connection) -> None:
+    _add_columns(conn, "resumable_tasks", ("progress_start_fraction",))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "checkpoint store: state and attempts", _v1_checkpoint_store),
     Migration(2, "tasks: tasks and task subscribers", _v2_tasks),
     Migration(3, "tasks: heartbeat leases and hard stops", _v3_task_leases),
     Migration(4, "api: bearer tokens; task listing indexes", _v4_api),
     Migration(5, "tasks: the Celery message id of the current attempt", _v5_celery),
+    Migration(6, "tasks: progress fraction at the start of each attempt", _v6_progress_start),
 )

@@ -8,8 +8,11 @@ from enum import Enum
 from typing import Any
 
 import attrs
+import pendulum
 
 from resumable._errors import ConfigurationError
+from resumable._time import maybe_utc, now
+from resumable.tasks._progress import eta_seconds
 
 MAX_KEY_LENGTH = 512
 MAX_NAME_LENGTH = 255
@@ -112,24 +115,50 @@ class TaskOptions:
 
 @attrs.frozen(kw_only=True)
 class Progress:
-    """How far a task got. Each field is None when unknown.
+    """How far a task got. Each public field is None when unknown.
+
+    The ETA is not stored: :attr:`eta_seconds` is computed each time it is read, from
+    the time elapsed until now in the current attempt and the share of the work this
+    attempt has done, so a task that stalls sees its ETA grow.
 
     Attributes:
         current: Items done (the int count, or the first element of ``(current, total)``).
         total: Items overall, when known.
         fraction: Share done in 0..1, when known.
-        eta_seconds: Estimated seconds left, from elapsed time and ``fraction``.
+        attempt_started_at: When the running attempt started (None when no attempt
+            runs: pending or finished).
+        attempt_start_fraction: ``fraction`` when that attempt started (a resumed
+            attempt does not redo earlier work, so only its own progress sets the pace).
+        succeeded: The task ended successfully (its ETA is 0).
     """
 
     current: float | None = None
     total: float | None = None
     fraction: float | None = None
-    eta_seconds: float | None = None
+    attempt_started_at: pendulum.DateTime | None = attrs.field(
+        default=None, converter=maybe_utc, repr=False
+    )
+    attempt_start_fraction: float = attrs.field(default=0.0, repr=False)
+    succeeded: bool = attrs.field(default=False, repr=False)
 
     @property
     def percent(self) -> float | None:
         """``fraction`` as a percentage, or None."""
         return None if self.fraction is None else self.fraction * 100.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Estimated seconds left, as of now: 0 once done, None while unknown."""
+        return self.eta_at(now())
+
+    def eta_at(self, moment: datetime) -> float | None:
+        """Estimated seconds left as of ``moment`` (see :attr:`eta_seconds`)."""
+        if self.succeeded or (self.fraction is not None and self.fraction >= 1.0):
+            return 0.0
+        if self.attempt_started_at is None:
+            return None
+        elapsed = (moment - self.attempt_started_at).total_seconds()
+        return eta_seconds(elapsed, self.fraction, self.attempt_start_fraction)
 
 
 @attrs.frozen(kw_only=True)
@@ -152,7 +181,7 @@ class TaskRecord:
     progress_current: float | None
     progress_total: float | None
     progress_fraction: float | None
-    progress_eta: float | None
+    progress_start_fraction: float | None
     progress_updated_at: datetime | None
     payload: dict[str, Any] | None
     error_message: str | None

@@ -132,18 +132,18 @@ class ProgressReporter:
     Args:
         write: Writes a dict of task columns (progress and/or payload).
         interval: The throttle window in seconds.
-        start_fraction: Fraction done when the attempt started (for the ETA).
+
+    No ETA is written: readers compute it from the attempt's start and the fraction
+    (see :class:`~resumable.tasks._models.Progress`), so it stays true while a task stalls.
     """
 
-    def __init__(self, write: Write, *, interval: float, start_fraction: float = 0.0) -> None:
+    def __init__(self, write: Write, *, interval: float) -> None:
         self._write = write
         self._throttle = Throttle(interval)
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._pending: dict[str, Any] = {}
         self._timer: threading.Timer | None = None
-        self._started = time.monotonic()
-        self._start_fraction = start_fraction
         self._closed = False
         self.writes = 0
 
@@ -154,9 +154,6 @@ class ProgressReporter:
             values["progress_current"] = progress.current
             values["progress_total"] = progress.total
             values["progress_fraction"] = progress.fraction
-            values["progress_eta"] = eta_seconds(
-                time.monotonic() - self._started, progress.fraction, self._start_fraction
-            )
         if payload_json is not None:
             values["payload"] = payload_json
         now = time.monotonic()

@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 import attrs
+import pendulum
 
-from resumable._db.types import utcnow
+from resumable._time import as_utc, maybe_utc, now
 from resumable.tasks import _operations
 from resumable.tasks._models import Progress, TaskRecord, TaskScope, TaskStatus
 from resumable.tasks._transitions import is_terminal
 
 
-def progress_of(record: TaskRecord, now: datetime | None = None) -> Progress:
-    """The record's progress, with the ETA aged by the time since it was written."""
-    eta = record.progress_eta
-    if is_terminal(record.status):
-        eta = 0.0 if record.status is TaskStatus.SUCCESS else None
-    elif eta is not None and record.progress_updated_at is not None:
-        aged = ((now or utcnow()) - record.progress_updated_at).total_seconds()
-        eta = max(0.0, eta - max(0.0, aged))
+def progress_of(record: TaskRecord) -> Progress:
+    """The record's progress; its ETA is computed when read (see :class:`Progress`)."""
+    running = record.status in (TaskStatus.IN_PROGRESS, TaskStatus.ABORTING)
     return Progress(
         current=record.progress_current,
         total=record.progress_total,
         fraction=record.progress_fraction,
-        eta_seconds=eta,
+        attempt_started_at=record.started_at if running else None,
+        attempt_start_fraction=record.progress_start_fraction or 0.0,
+        succeeded=record.status is TaskStatus.SUCCESS,
     )
 
 
@@ -48,7 +45,8 @@ class Task:
         exception_type: Class name of the (first) exception, or None.
         stack_trace: Full traceback(s), or None.
         subscribers: Ids of the users subscribed to the task.
-        created_at: When the task was created.
+        created_at: When the task was created. Like every timestamp resumable returns,
+            an aware UTC pendulum ``DateTime`` (a ``datetime`` subclass).
         started_at: When its current (or last) attempt started.
         ended_at: When it reached a terminal status.
         created_by: The user who created it (None: the system).
@@ -75,9 +73,9 @@ class Task:
     exception_type: str | None
     stack_trace: str | None
     subscribers: list[str]
-    created_at: datetime
-    started_at: datetime | None
-    ended_at: datetime | None
+    created_at: pendulum.DateTime = attrs.field(converter=as_utc)
+    started_at: pendulum.DateTime | None = attrs.field(converter=maybe_utc)
+    ended_at: pendulum.DateTime | None = attrs.field(converter=maybe_utc)
     created_by: str | None = None
     timeout: float | None = None
     timeout_unenforceable: bool = False
@@ -125,7 +123,7 @@ class Task:
         """Seconds from the start of its last attempt to its end (or to now)."""
         if self.started_at is None:
             return None
-        return ((self.ended_at or utcnow()) - self.started_at).total_seconds()
+        return ((self.ended_at or now()) - self.started_at).total_seconds()
 
     def refresh(self) -> Task:
         """Reload every field from the database; returns ``self``.

@@ -74,6 +74,8 @@ def test_store_round_trip(database_url: str) -> None:
     assert ok("store", "set", "--url", url, "ns", "run-1", "cursor", json.dumps(value)) == ""
     ok("store", "set", "--url", url, "--retention", "never", "ns", "run-1", "job", '"j-1"')
     ok("store", "set", "--url", url, "--retention", "3600", "ns", "run-1", "n", "3")
+    ok("store", "set", "--url", url, "--retention", "12h", "ns", "run-1", "n", "3")
+    ok("store", "set", "--url", url, "--retention", "P7D", "ns", "run-1", "n", "3")
     ok("store", "set", "--url", url, "ns", "run-2", "other", "1")
     assert json.loads(ok("store", "get", "--url", url, "ns", "run-1", "cursor")) == value
     assert listed(url) == {"cursor": value, "job": "j-1", "n": 3}
@@ -198,6 +200,14 @@ USAGE_ERRORS = [
     (["store", "set", "--retention", "-5", "ns", "run-1", "k", "1"], "positive"),
     (["store", "set", "--retention", "nan", "ns", "run-1", "k", "1"], "positive"),
     (["store", "set", "--retention", "1e20", "ns", "run-1", "k", "1"], "too long"),
+    (["store", "set", "--retention", "7x", "ns", "run-1", "k", "1"], "'7x' is not a duration"),
+    # Every duration option reads the same forms and fails the same way (resumable/_time.py).
+    (["tasks", "prune", "--older-than", "7x"], "Invalid value for '--older-than': '7x'"),
+    (["tasks", "prune", "--older-than", "-1d"], "'-1d' is not a duration"),
+    (["tasks", "prune", "--older-than", "1d", "--retention-days", "1"], "not both"),
+    (["worker", "--retention", "soon"], "Invalid value for '--retention': 'soon'"),
+    (["worker", "--lease", "0"], "'0' must be a positive duration"),
+    (["worker", "--prune-every", "P"], "--prune-every"),
 ]
 
 

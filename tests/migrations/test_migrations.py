@@ -13,6 +13,7 @@ from resumable.migrations import SCHEMA_VERSION, current_version, migrate, schem
 from resumable.migrations.versions import MIGRATIONS
 
 LEASE_COLUMNS = {"heartbeat_at", "worker_id", "kill_after", "aborting_since", "executor"}
+LATER_COLUMNS = {"progress_start_fraction"}  # added after version 3
 
 
 def _columns(url: str) -> set[str]:
@@ -45,7 +46,7 @@ def test_upgrade_from_version_2_adds_lease_columns(database_url: str) -> None:
                 column.name, column.type, nullable=column.nullable, primary_key=column.primary_key
             )
             for column in schema.tasks.columns
-            if column.name not in LEASE_COLUMNS
+            if column.name not in LEASE_COLUMNS | LATER_COLUMNS
         ),
     )
     with database.tx.begin() as conn:
@@ -70,12 +71,13 @@ def test_upgrade_from_version_2_adds_lease_columns(database_url: str) -> None:
                 updated_at=now,
             )
         )
-    assert not LEASE_COLUMNS & _columns(database_url)
+    assert not (LEASE_COLUMNS | LATER_COLUMNS) & _columns(database_url)
     assert migrate(database) == [m.version for m in MIGRATIONS if m.version > 2]
-    assert _columns(database_url) >= LEASE_COLUMNS
+    assert _columns(database_url) >= LEASE_COLUMNS | LATER_COLUMNS
     with database.auto.connect() as conn:
         row = conn.execute(sqlalchemy.select(schema.tasks).where(schema.tasks.c.uuid == "u-1"))
-        assert row.one()._mapping["heartbeat_at"] is None  # existing rows survive
+        existing = row.one()._mapping  # existing rows survive
+        assert existing["heartbeat_at"] is None and existing["progress_start_fraction"] is None
     database.dispose()
 
 

@@ -39,7 +39,7 @@ def _record(scope: TaskScope, subscribers: list[str], created_by: str | None) ->
         progress_current=None,
         progress_total=None,
         progress_fraction=None,
-        progress_eta=None,
+        progress_start_fraction=None,
         progress_updated_at=None,
         payload=None,
         error_message=None,

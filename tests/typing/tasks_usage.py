@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+import pendulum
 from typing_extensions import assert_type
 
 import resumable
@@ -53,8 +54,11 @@ def usage() -> None:
     assert_type(t.progress, Progress)
     assert_type(t.progress.eta_seconds, float | None)
     assert_type(t.subscribers, list[str])
-    assert_type(t.created_at, datetime)
-    assert_type(t.ended_at, datetime | None)
+    assert_type(t.created_at, pendulum.DateTime)
+    assert_type(t.ended_at, pendulum.DateTime | None)
+    created: datetime = t.created_at  # still a datetime for code written against one
+    assert_type(t.created_at.diff_for_humans(), str)
+    assert_type(t.progress.eta_at(created), float | None)
     assert_type(resumable.get_task(t.uuid), Task)
     assert_type(resumable.list_tasks(status=None, limit=100), list[Task])
     assert_type(resumable.prune_tasks(retention_period_days=90, max_rows_per_run=10_000), int)
