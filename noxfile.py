@@ -144,43 +144,110 @@ def tests_sqlalchemy14(session: nox.Session) -> None:
 
 
 # Airflow sessions (not in the defaults: .ci/run calls them after the default sessions).
-# Each installs the newest patch of one Airflow line beside resumable, requires a clean
-# `pip check`, migrates a SQLite metadata DB in a temporary AIRFLOW_HOME and runs real
-# DAG runs (tests/airflow). Extra pins keep resolution on sets known to work: Airflow
-# 3.2.2's API server fails to start with the newer fastapi/cadwyn pip would pick.
+# Each installs one Airflow line beside resumable from the committed constraints file of
+# that line (constraints/airflow-<line>.txt: every distribution pinned, as Airflow's own
+# constraints files do), requires a clean `pip check`, migrates a SQLite metadata DB in a
+# temporary AIRFLOW_HOME and runs real DAG runs (tests/airflow).
+#
+# `nox -s airflow-constraints` regenerates the files: per line it resolves afresh from
+# AIRFLOW_LINES alone, runs that line's tests, and writes the file only when they pass.
+# The pins below steer that resolution away from releases known to break a line:
+# - 3.2: Airflow 3.2.2's API server fails to start with the newer fastapi/cadwyn pip
+#   would pick, and svcs 26.2.0 breaks its in-process execution API (a plain
+#   `dag.test()` fails with "'State' object has no attribute 'svcs_registry'").
 AIRFLOW_LINES = {
     "2.11": ["apache-airflow==2.11.2"],
     "3.2": [
         "apache-airflow==3.2.2",
         "fastapi[standard-no-fastapi-cloud-cli]==0.136.3",
         "cadwyn==7.0.0",
+        "svcs<26.2",
     ],
     "3.3": ["apache-airflow==3.3.2"],
 }
-AIRFLOW_TESTS = ["tests/airflow", "tests/jobs/test_job_airflow_operator.py"]
+# How resumable itself is installed per line: Airflow 3 users take the `airflow` extra
+# (the task SDK); beside Airflow 2 it stays out, since the task SDK needs Airflow 3.
+AIRFLOW_RESUMABLE = {"2.11": ".", "3.2": ".[airflow]", "3.3": ".[airflow]"}
+AIRFLOW_TESTS = [
+    "tests/airflow",
+    "tests/jobs/test_job_airflow_operator.py",
+    "tests/jobs/test_job_airflow_parity.py",
+]
+CONSTRAINTS_DIR = Path("constraints")
+
+
+# Provider distributions the Airflow sessions install beside resumable (their tests run
+# in tests/airflow); their own dependencies come from the same constraints file.
+AIRFLOW_PROVIDERS = ["shell", "http"]
+
+
+def airflow_install_args(line: str) -> list[str]:
+    """What an Airflow session installs (append here to add more)."""
+    providers = [arg for name in AIRFLOW_PROVIDERS for arg in ("-e", f"./providers/{name}")]
+    return [*AIRFLOW_LINES[line], "-e", AIRFLOW_RESUMABLE[line], *providers, *TEST_DEPS]
+
+
+def constraints_file(line: str) -> Path:
+    return CONSTRAINTS_DIR / f"airflow-{line}.txt"
+
+
+def _run_airflow_tests(session: nox.Session, line: str, args: list[str]) -> None:
+    import tempfile
+
+    session.run("python", "-m", "pip", "check")
+    with tempfile.TemporaryDirectory(prefix=f"airflow-{line}-home-") as home:
+        env = {
+            "AIRFLOW_HOME": home,
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            # Airflow 2.11 warns at import unless this is set; pytest makes it an error.
+            "AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY": "True",
+        }
+        session.run("airflow", "db", "migrate", env=env, silent=True)
+        session.run("pytest", *args, env=env)
 
 
 def _airflow_session(line: str) -> None:
     def run(session: nox.Session) -> None:
-        import tempfile
+        constraints = constraints_file(line)
+        if not constraints.exists():
+            session.error(f"{constraints} is missing: run `nox -s airflow-constraints`")
+        session.install("-c", str(constraints), *airflow_install_args(line))
+        _run_airflow_tests(session, line, session.posargs or ["-q", *AIRFLOW_TESTS])
 
-        session.install(
-            *AIRFLOW_LINES[line], "-e", ".", "-e./providers/shell", "-e./providers/http", *TEST_DEPS
-        )
-        session.run("python", "-m", "pip", "check")
-        with tempfile.TemporaryDirectory(prefix=f"airflow-{line}-home-") as home:
-            env = {
-                "AIRFLOW_HOME": home,
-                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                # Airflow 2.11 warns at import unless this is set; pytest makes it an error.
-                "AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY": "True",
-            }
-            session.run("airflow", "db", "migrate", env=env, silent=True)
-            session.run("pytest", *(session.posargs or ["-q", *AIRFLOW_TESTS]), env=env)
-
-    run.__doc__ = f"Real DAG runs on Airflow {line} (newest patch), SQLite metadata DB."
+    run.__doc__ = f"Real DAG runs on Airflow {line}, installed from {constraints_file(line)}."
     nox.session(python=PYTHON, name=f"airflow-{line}")(run)
 
 
 for _line in AIRFLOW_LINES:
     _airflow_session(_line)
+
+
+@nox.session(python=PYTHON, name="airflow-constraints", reuse_venv=False)
+@nox.parametrize("line", list(AIRFLOW_LINES))
+def airflow_constraints(session: nox.Session, line: str) -> None:
+    """Regenerate constraints/airflow-<line>.txt from a fresh resolution that passes.
+
+    ``nox -s airflow-constraints`` does every line; ``nox -s "airflow-constraints(line='3.2')"``
+    one. The file is written only after the line's tests pass on the new resolution.
+    """
+    import datetime
+
+    session.install(*airflow_install_args(line))
+    _run_airflow_tests(session, line, ["-q", *AIRFLOW_TESTS])
+    frozen = session.run("python", "-m", "pip", "freeze", "--exclude-editable", silent=True)
+    path = write_constraints(line, str(frozen), datetime.date.today().isoformat())
+    session.log(f"wrote {path}")
+
+
+def write_constraints(line: str, frozen: str, day: str) -> Path:
+    """Write the ``pip freeze`` output of a passing environment as the line's constraints."""
+    pins = sorted((entry for entry in frozen.splitlines() if "==" in entry), key=str.lower)
+    header = [
+        f"# Constraints of the airflow-{line} nox session: a resolution on which its tests",
+        f"# passed ({day}, Python {PYTHON}). Regenerate with `nox -s airflow-constraints`;",
+        "# do not edit by hand.",
+    ]
+    CONSTRAINTS_DIR.mkdir(exist_ok=True)
+    path = constraints_file(line)
+    path.write_text("\n".join([*header, *pins]) + "\n", encoding="utf-8")
+    return path

@@ -16,6 +16,14 @@ Three measurements, each next to a baseline measured in the same run:
    connection, as another process would (only polling can see it). Target: ≤ poll
    interval + 50 ms.
 
+4. Round trips per path (direct call, direct call with a key, ``.schedule()`` + run on
+   the thread executor, run on the worker, wait on an ended task, cancel of a pending
+   task), counted at the driver (``resumable._db.roundtrips``), not estimated.
+5. The no-op direct call p50 next to the raw driver (``sqlite3`` / ``psycopg``, a kept
+   connection, autocommit) sending the same statements the call sends: the same SQL on
+   the same table (INSERT, UPDATE … RETURNING, and on PostgreSQL the NOTIFY). Target: at
+   most 1.5 times.
+
 Run: ``python benchmarks/bench_tasks.py [--calls N] [--backends sqlite,postgres]``.
 PostgreSQL comes from RESUMABLE_TEST_POSTGRES_URL (default: the local server); when it
 does not answer it is reported and skipped.
@@ -42,8 +50,9 @@ from rich.table import Table
 from sqlalchemy import event, text, update
 
 import resumable
-from resumable import get_context, task
+from resumable import TaskOptions, get_context, task
 from resumable._config import reset
+from resumable._db.roundtrips import count_round_trips
 from resumable.tasks import _services
 
 POSTGRES_URL = os.environ.get(
@@ -205,11 +214,160 @@ def bench_cancel(url: str, poll: float, samples: int, remote: bool) -> list[floa
     return [_cancel_once(url, poll, remote) for _ in range(samples)]
 
 
-def main() -> None:
+# -- 4. round trips per path ----------------------------------------------------------
+
+
+def _kinds(statements: list[str]) -> list[str]:
+    # "INSERT resumable_tasks" rather than the whole SQL: enough to see what is sent.
+    kinds = []
+    for statement in statements:
+        words = statement.replace('"', "").split()
+        table = next((w.split(".")[-1] for w in words[1:] if "resumable_" in w), "")
+        kinds.append(f"{words[0] if words else ';'} {table}".strip())
+    return kinds
+
+
+def _counted(work: Any) -> tuple[int, list[str]]:
+    with count_round_trips() as trips:
+        work()
+    return trips.total, _kinds(trips.statements)
+
+
+def bench_round_trips(url: str) -> dict[str, tuple[int, list[str]]]:
+    """Round trips of each path, after one warm-up of each (pools, caches, tables)."""
+    from resumable.execution.worker._child import run_here
+
+    resumable.configure(database_url=url, executor="thread")
+
+    @task(name="bench_trips")
+    def noop() -> None:
+        return None
+
+    def scheduled() -> None:
+        noop.schedule().wait(timeout=30)
+
+    for warm in (noop, lambda: noop(options=TaskOptions(task_key="w")), scheduled):
+        warm()
+    result = {
+        "direct call": _counted(noop),
+        "direct call, keyed": _counted(lambda: noop(options=TaskOptions(task_key="k"))),
+        ".schedule() + run (thread) + wait": _counted(scheduled),
+    }
+    ended = noop()
+    result["wait on an ended task"] = _counted(lambda: ended.wait(timeout=5))
+    resumable.configure(database_url=url, executor="worker")
+    pending = noop.schedule()
+    result["cancel a pending task"] = _counted(pending.cancel)
+    services = _services.current()
+
+    def on_worker() -> None:
+        # What a worker and its (warm, reused) child send for one attempt: the claim
+        # and the read of the claimed row (worker), then the child's run.
+        noop.schedule()
+        with count_round_trips() as trips:
+            (claimed,) = services.leases.claim_due(1, "bench")
+            services.repository.get(claimed, subscribers=False)
+            assert run_here(services, claimed)  # settled: the worker looks no further
+        result["run on the worker (claim, then the child)"] = (
+            trips.total,
+            _kinds(trips.statements),
+        )
+
+    on_worker()
+    return result
+
+
+# -- 5. the direct call next to the raw driver ----------------------------------------
+
+
+def bench_floor(url: str, calls: int) -> dict[str, float]:
+    """p50 of a no-op direct call and of the raw driver sending the same statements."""
+    resumable.configure(database_url=url, executor="inline")
+
+    @task(name="bench_floor")
+    def noop() -> None:
+        return None
+
+    noop()
+    with count_round_trips() as trips:
+        noop()
+    statements = trips.total
+    # The floor: the raw driver on a connection of its own, sending the very statements
+    # the call sends (same SQL, same table and indexes, a fresh uuid each time).
+    from resumable.tasks._statements import INSERT_COLUMNS
+
+    hot = _services.current().repository._hot
+    template = _services.current().repository.get(noop().uuid, subscribers=False)
+    assert template is not None
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        raw_conn: Any = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        raw_conn.execute("PRAGMA journal_mode=WAL")
+        raw_conn.execute("PRAGMA synchronous=NORMAL")
+        notify = None
+    else:
+        import psycopg
+
+        from resumable.coordination._pg_notify import channel_name, libpq_conninfo
+
+        raw_conn = psycopg.connect(autocommit=True, **libpq_conninfo(url))
+        notify = channel_name(url.split("schema=")[1])
+
+    def raw() -> None:
+        from resumable._db.types import utcnow
+
+        now = utcnow()
+        row = dict.fromkeys(INSERT_COLUMNS)
+        row.update(
+            uuid=str(uuid.uuid4()),
+            name=template.name,
+            scope=template.scope.value,
+            status="in_progress",
+            attempt=1,
+            retries=0,
+            retry_delay=0.0,
+            abortable=False,
+            timeout_unenforceable=False,
+            executor="inline",
+            created_at=now,
+            updated_at=now,
+            started_at=now,
+            heartbeat_at=now,
+        )
+        insert = hot.insert
+        raw_conn.execute(insert.sql, insert.parameters({f"v_{k}": v for k, v in row.items()}))
+        succeed = hot.succeed
+        values = {"p_uuid": row["uuid"], "p_now": now, "p_attempt": 1}
+        raw_conn.execute(succeed.sql, succeed.parameters(values)).fetchall()
+        if notify is not None:
+            raw_conn.execute("SELECT pg_notify(%s, %s)", (notify, row["uuid"]))
+
+    ours: list[float] = []
+    floor: list[float] = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        raw()
+        floor.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        noop()
+        ours.append(time.perf_counter() - start)
+    raw_conn.close()
+    return {
+        "statements": statements,
+        "ours_p50": statistics.median(ours) * 1000,
+        "raw_p50": statistics.median(floor) * 1000,
+    }
+
+
+def main() -> None:  # noqa: PLR0915  (one table per measurement)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500, help="no-op calls per backend")
     parser.add_argument("--samples", type=int, default=8, help="cancels per mode")
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument(
+        "--only-trips", action="store_true", help="only round trips and the raw-driver floor"
+    )
     args = parser.parse_args()
     console = Console()
     overhead = Table(title=f"1. no-op task, direct call ({args.calls} calls)")
@@ -224,6 +382,16 @@ def main() -> None:
     cancel = Table(title="3. cancel -> abort handler, thread executor, database polling")
     for column in ("backend", "cancel from", "poll s", "p50 ms", "max ms", "target ms"):
         cancel.add_column(column, justify="right")
+    trips = Table(title="4. round trips per path (counted at the driver)")
+    for column in ("path", "backend", "round trips"):
+        trips.add_column(column)
+    sent: list[str] = []
+    floor = Table(
+        title=f"5. no-op direct call vs the raw driver, same statements ({args.calls} calls)"
+    )
+    for column in ("backend", "statements", "raw p50 ms", "task p50 ms", "ratio"):
+        floor.add_column(column, justify="right")
+    floor.add_column("target")
     with tempfile.TemporaryDirectory() as workdir:
         os.environ.setdefault("RESUMABLE_HOME", workdir)
         for backend in args.backends.split(","):
@@ -232,6 +400,23 @@ def main() -> None:
                 console.print(f"[yellow]{backend} skipped: {why}[/yellow]")
                 continue
             with _database(backend, Path(workdir)) as url:
+                for path, (count, what) in bench_round_trips(url).items():
+                    trips.add_row(path, backend, str(count))
+                    sent.append(f"{backend:8} {path}: {'; '.join(what)}")
+                f = bench_floor(url, args.calls)
+                ratio = f["ours_p50"] / f["raw_p50"]
+                floor.add_row(
+                    backend,
+                    f"{f['statements']:.0f}",
+                    f"{f['raw_p50']:.3f}",
+                    f"{f['ours_p50']:.3f}",
+                    f"{ratio:.2f}",
+                    "≤ 1.5x" + (" ok" if ratio <= 1.5 else " MISSED"),
+                )
+                if args.only_trips:
+                    _services.shutdown(wait=True)
+                    reset()
+                    continue
                 o = bench_overhead(url, args.calls)
                 extra = o["ours_p50"] - o["raw_p50"]
                 target = "≤ 2 ms" if backend == "sqlite" else "-"
@@ -275,9 +460,15 @@ def main() -> None:
                         )
                 _services.shutdown(wait=True)
                 reset()
-    console.print(overhead)
-    console.print(updates)
-    console.print(cancel)
+    console.print(trips)
+    console.print("what each path sends (';' alone: a pool pre-ping):")
+    for line in sent:
+        console.print(f"  {line}", soft_wrap=True)
+    console.print(floor)
+    if not args.only_trips:
+        console.print(overhead)
+        console.print(updates)
+        console.print(cancel)
 
 
 if __name__ == "__main__":

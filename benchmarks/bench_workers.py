@@ -20,9 +20,13 @@ by this script (``--import _worker_tasks``, the tasks in benchmarks/_worker_task
    checkpointing task; time until attempt 2 starts in the other, and whether it resumed
    from the checkpoint. Target: <= lease + 5 s.
 4. Throughput of no-op tasks through one worker with concurrency 1, 2, 4 on PostgreSQL,
-   next to the in-process thread executor with as many threads.
+   next to the in-process thread executor with as many threads. Target: the worker at
+   least 0.5 times the thread executor at concurrency 2.
+5. Memory of a worker with 4 children (the worker, its forkserver and the children,
+   resident set summed from /proc) after 100 no-op tasks and after 10 000 (``--quick``:
+   2 000). Target: at most 10 % growth.
 
-Run: ``python benchmarks/bench_workers.py [--quick] [--only abort,dedup,crash,throughput]``
+Run: ``python benchmarks/bench_workers.py [--quick] [--only abort,dedup,crash,throughput,memory]``
 (about 3 minutes in full, 2 with ``--quick``). PostgreSQL comes from
 RESUMABLE_TEST_POSTGRES_URL and Redis from RESUMABLE_TEST_REDIS_URL (defaults: the local
 servers); every run uses its own schema and key prefix and removes them at the end.
@@ -399,6 +403,65 @@ def bench_throughput(env: Env, concurrency: int, count: int) -> tuple[float, flo
     return through_workers, threads
 
 
+# -- 5. memory ------------------------------------------------------------------------
+
+
+def _tree_rss_kib(root: int) -> tuple[int, int]:
+    """(resident KiB summed over ``root`` and its descendants, process count), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            parents[int(entry)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    tree = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    total = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            continue
+    return total, len(tree)
+
+
+def _run_noops(count: int, batch: int = 500) -> None:
+    from _worker_tasks import noop
+
+    left = count
+    while left:
+        scheduled = [noop.schedule() for _ in range(min(batch, left))]
+        left -= len(scheduled)
+        for t in scheduled:
+            assert t.wait(timeout=600).status == "success"
+
+
+def bench_memory(env: Env, small: int, large: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Resident KiB and process count of a 4-child worker after ``small`` and ``large`` tasks."""
+    resumable.configure(database_url=env.postgres, executor="worker")
+    args = ("--concurrency", "4", "--poll-interval", "0.05")
+    with workers(env, env.postgres, *args) as (worker,):
+        _run_noops(small)
+        after_small = _tree_rss_kib(worker.pid)
+        _run_noops(large - small)
+        after_large = _tree_rss_kib(worker.pid)
+    _services.shutdown(wait=True)
+    return after_small, after_large
+
+
 # -- report ---------------------------------------------------------------------------
 
 
@@ -488,20 +551,42 @@ def report_crash(env: Env, console: Console, repeats: int) -> None:
 
 def report_throughput(env: Env, console: Console, count: int) -> None:
     table = Table(title=f"4. no-op tasks/s on PostgreSQL, {count} tasks per run")
-    for column in ("concurrency", "worker (child per task)", "thread executor", "ratio"):
+    for column in ("concurrency", "worker (prefork)", "thread executor", "ratio", "target"):
         table.add_column(column, justify="right")
     for concurrency in (1, 2, 4):
         through_workers, threads = bench_throughput(env, concurrency, count)
+        ratio = through_workers / threads
         table.add_row(
             str(concurrency),
             f"{through_workers:.1f}",
             f"{threads:.1f}",
-            f"{through_workers / threads:.2f}",
+            f"{ratio:.2f}",
+            "-" if concurrency != 2 else "≥ 0.5" + (" ok" if ratio >= 0.5 else " MISSED"),
         )
     console.print(table)
 
 
-SECTIONS = ("abort", "dedup", "crash", "throughput")
+def report_memory(env: Env, console: Console, large: int) -> None:
+    small = 100
+    table = Table(
+        title="5. resident memory of a worker with 4 children (worker + forkserver + children)"
+    )
+    for column in ("after tasks", "resident MiB", "processes", "growth", "target"):
+        table.add_column(column, justify="right")
+    (small_kib, small_n), (large_kib, large_n) = bench_memory(env, small, large)
+    growth = large_kib / small_kib - 1
+    table.add_row(str(small), f"{small_kib / 1024:.1f}", str(small_n), "-", "-")
+    table.add_row(
+        str(large),
+        f"{large_kib / 1024:.1f}",
+        str(large_n),
+        f"{growth * 100:+.1f} %",
+        "≤ 10 %" + (" ok" if growth <= 0.10 else " MISSED"),
+    )
+    console.print(table)
+
+
+SECTIONS = ("abort", "dedup", "crash", "throughput", "memory")
 
 
 def main() -> None:
@@ -522,6 +607,8 @@ def main() -> None:
             report_crash(env, console, 2 if args.quick else 4)
         if "throughput" in only:
             report_throughput(env, console, 40 if args.quick else 100)
+        if "memory" in only:
+            report_memory(env, console, 2_000 if args.quick else 10_000)
     console.print(
         f"total {time.monotonic() - started:.0f} s; load average at end: {os.getloadavg()[0]:.2f}"
     )

@@ -172,3 +172,43 @@ def test_tests_and_benchmarks_are_not_shipped() -> None:
     assert config["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["resumable"]
     for name in OUTSIDE:
         assert not (PACKAGE / name).exists(), f"resumable/{name} must not exist"
+
+
+# Airflow 2 has no task SDK: these are imported only in the ``except ImportError``
+# branch of a ``try`` that imports from ``airflow.sdk`` first.
+AIRFLOW2_FALLBACKS = {"airflow.hooks.base", "airflow.operators.python"}
+
+
+def airflow_imports(root: Path = ROOT) -> list[tuple[str, str, bool]]:
+    """(where, module, inside an ``except ImportError``) for every Airflow import."""
+    found = []
+    for path in sorted((root / "resumable").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        fallback_lines: set[int] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Try):
+                for handler in node.handlers:
+                    if ast.unparse(handler.type or ast.Name("")) == "ImportError":
+                        fallback_lines.update(
+                            n.lineno for n in ast.walk(handler) if hasattr(n, "lineno")
+                        )
+        for line, module in imports_of(path, root):
+            if module.split(".")[0] == "airflow":
+                where = f"{path.relative_to(root)}:{line}"
+                found.append((where, module, line in fallback_lines))
+    return found
+
+
+def test_airflow_is_reached_only_through_the_public_task_sdk() -> None:
+    # On Airflow 3, resumable uses airflow.sdk and nothing else (docs/airflow.md).
+    wrong = [
+        f"{where} imports {module}"
+        for where, module, in_fallback in airflow_imports()
+        if not (
+            (module == "airflow.sdk" or module.startswith("airflow.sdk."))
+            and not any(part.startswith("_") for part in module.split("."))
+        )
+        and not (module in AIRFLOW2_FALLBACKS and in_fallback)
+    ]
+    assert wrong == []
+    assert any(module == "airflow.sdk" for _, module, _ in airflow_imports())

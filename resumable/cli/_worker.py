@@ -114,6 +114,20 @@ def _retention_days(retention: float | None, retention_days: float | None) -> fl
     help="With --prune-every: at most this many tasks per prune run.",
 )
 @click.option(
+    "--max-tasks-per-child",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Replace a child process after it ran N attempts (default: never).",
+)
+@click.option(
+    "--max-memory-per-child",
+    type=int,
+    default=None,
+    metavar="KIB",
+    help="Replace a child process once its resident memory exceeds KIB after an attempt.",
+)
+@click.option(
     "--log-level",
     default="INFO",
     show_default=True,
@@ -133,12 +147,15 @@ def worker(
     retention: float | None,
     retention_days: float | None,
     max_rows_per_run: int,
+    max_tasks_per_child: int | None,
+    max_memory_per_child: int | None,
     log_level: str,
 ) -> None:
     """Run scheduled tasks (executor="worker") until SIGTERM, then drain gracefully.
 
-    Each task attempt runs in a child process of its own. Workers need no leader: run
-    as many as you like against one database.
+    Attempts run in a pool of --concurrency long-lived child processes, one attempt
+    at a time each. Workers need no leader: run as many as you like against one
+    database.
     """
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -159,6 +176,8 @@ def worker(
         prune_every=prune_every,
         retention_days=_retention_days(retention, retention_days),
         max_rows_per_run=max_rows_per_run,
+        max_tasks_per_child=max_tasks_per_child,
+        max_memory_per_child=max_memory_per_child,
     )
     running = Worker(options)
     running.install_signal_handlers()

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from resumable.jobs._observability import event
+from resumable.jobs._observability import event, logger_of
 
 _triggers: list[type[BaseException]] = [KeyboardInterrupt]
 
@@ -53,6 +53,7 @@ def cancel_quietly(job: Any, external_id: Any, context: Any, reason: str) -> boo
         event(
             logging.ERROR,
             "cancel_job failed; the original error stands",
+            logger=logger_of(job),
             operator=operator,
             external_id=external_id,
             reason=reason,
@@ -62,6 +63,7 @@ def cancel_quietly(job: Any, external_id: Any, context: Any, reason: str) -> boo
     event(
         logging.WARNING,
         "cancelled external job",
+        logger=logger_of(job),
         operator=operator,
         external_id=external_id,
         reason=reason,

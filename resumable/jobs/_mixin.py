@@ -43,8 +43,9 @@ class _DurableDefault:
     """``durable``'s default: True, but distinguishable from an explicit ``True``.
 
     Airflow fills unspecified constructor arguments from ``default_args``; telling
-    "not given" apart from "given as True" lets ``default_args={"durable": False}``
-    apply even when the operator's own ``__init__`` does not declare ``durable``.
+    "not given" apart from "given as True" lets ``default_args={"durable": False}`` (or
+    ``{"resume_on_retry": False}``) apply even when the operator's own ``__init__`` does
+    not declare the keyword.
     """
 
     def __bool__(self) -> bool:
@@ -61,13 +62,15 @@ class ResumableJobMixin(abc.ABC):
     """Submit one long-running external job, and reconnect to it instead of resubmitting.
 
     Drop-in for Airflow's ``airflow.sdk.ResumableJobMixin``: the same six methods to
-    implement, the same ``external_id_key`` attribute, the same ``durable`` keyword, the
-    same decision logic and metric names. Mix it into an Airflow operator
+    implement, the same ``external_id_key`` attribute, the same ``resume_on_retry``
+    keyword (``durable`` in Airflow 3.3, accepted too), the same decision logic, metric
+    and span names and log wording. Mix it into an Airflow operator
     (``class Op(ResumableJobMixin, BaseOperator)``) or use it alone and run it with
     :func:`resumable.run_job`.
 
     ``execute_resumable(context)`` takes the store from ``context["task_state_store"]``
-    (anything with ``get(key, default)`` and ``set(key, value)``) and then:
+    (anything with ``get(key)`` and ``set(key, value)``, as Airflow's store protocol
+    offers; ``update`` is used when the store has it) and then:
 
     - **No job recorded**: persists an *intent* holding a new idempotency token, calls
       ``submit_job`` (inside it, :meth:`idempotency_token` returns the token), persists
@@ -81,8 +84,8 @@ class ResumableJobMixin(abc.ABC):
     - **Intent but no id** (the worker died inside ``submit_job``): asks
       ``find_job(token)``; an id means reconnect, None means submit again with the
       same token.
-    - **No store**: logs a warning and submits fresh. ``durable=False``: never reads or
-      writes the store.
+    - **No store**: logs a warning ("crash recovery is disabled") and submits fresh.
+      ``resume_on_retry=False`` (or ``durable=False``): never reads or writes the store.
 
     ``cancel_job`` runs from :meth:`on_kill` (Airflow calls it on SIGTERM and after a
     timeout) and when an abort or timeout exception escapes submit or poll (see
@@ -93,7 +96,8 @@ class ResumableJobMixin(abc.ABC):
         external_id_key: The store key of the external id (default ``"remote_job_id"``).
             The job's record lives under ``external_id_key + ".resumable"``. Renaming it
             on a deployed job loses track of in-flight jobs.
-        durable: Whether state is read and written (constructor keyword).
+        durable: Whether state is read and written (constructor keyword
+            ``resume_on_retry`` or ``durable``); also readable as ``resume_on_retry``.
         cancel_on_failure: Whether a final failure (an exception escaping the poll
             with no retries left, per Airflow's ``ti.max_tries``) cancels the job
             (constructor keyword, default False).
@@ -122,6 +126,7 @@ class ResumableJobMixin(abc.ABC):
     def __init__(
         self,
         *args: Any,
+        resume_on_retry: bool = _DURABLE_DEFAULT,
         durable: bool = _DURABLE_DEFAULT,
         cancel_on_failure: bool = False,
         **kwargs: Any,
@@ -130,24 +135,18 @@ class ResumableJobMixin(abc.ABC):
 
         Args:
             *args: Passed on to the next class's ``__init__`` (for example BaseOperator).
-            durable: False turns crash recovery off: the store is neither read nor
-                written. When not given, Airflow's ``default_args["durable"]`` applies.
+            resume_on_retry: False turns crash recovery off: the store is neither read
+                nor written. When not given, Airflow's ``default_args`` apply.
+            durable: The same switch under the name Airflow 3.3's mixin uses.
             cancel_on_failure: True cancels the external job when the last try fails
                 (closes apache/airflow#72128 for this operator).
             **kwargs: Passed on to the next class's ``__init__``.
 
         Raises:
-            ConfigurationError: ``durable`` or ``cancel_on_failure`` is not a bool.
+            ConfigurationError: ``resume_on_retry``, ``durable`` or ``cancel_on_failure``
+                is not a bool, or ``resume_on_retry`` and ``durable`` disagree.
         """
-        if durable is _DURABLE_DEFAULT:
-            default_args = kwargs.get("default_args")
-            durable = (
-                default_args.get("durable", True) if isinstance(default_args, Mapping) else True
-            )
-        if not isinstance(durable, bool):
-            raise ConfigurationError(
-                f"durable must be a bool, got {type(durable).__name__}: {durable!r}"
-            )
+        durable = _resume_switch(resume_on_retry, durable, kwargs.get("default_args"))
         if not isinstance(cancel_on_failure, bool):
             raise ConfigurationError(
                 "cancel_on_failure must be a bool, got "
@@ -156,6 +155,15 @@ class ResumableJobMixin(abc.ABC):
         super().__init__(*args, **kwargs)
         self.durable = durable
         self.cancel_on_failure = cancel_on_failure
+
+    @property
+    def resume_on_retry(self) -> bool:
+        """Whether state is read and written: ``durable`` under Airflow's newer name."""
+        return self.durable
+
+    @resume_on_retry.setter
+    def resume_on_retry(self, value: bool) -> None:
+        self.durable = value
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -274,7 +282,40 @@ class ResumableJobMixin(abc.ABC):
 
 # Airflow's Op.partial(durable=...) checks keyword names against this attribute of each
 # __init__ in the MRO; operators with their own __init__ would otherwise reject it.
-ResumableJobMixin.__init__._BaseOperatorMeta__param_names = {"durable", "cancel_on_failure"}  # type: ignore[attr-defined]
+ResumableJobMixin.__init__._BaseOperatorMeta__param_names = {  # type: ignore[attr-defined]
+    "resume_on_retry",
+    "durable",
+    "cancel_on_failure",
+}
+
+
+def _resume_switch(resume_on_retry: Any, durable: Any, default_args: Any) -> bool:
+    """The one on/off switch behind ``resume_on_retry=`` and ``durable=``.
+
+    Unset keywords fall back to ``default_args`` (either name), then to True. Airflow
+    fills keywords from ``default_args`` before they arrive here, so when the two names
+    disagree, a value that only repeats ``default_args`` yields to one given explicitly.
+    """
+    names = ("resume_on_retry", "durable")
+    defaults = default_args if isinstance(default_args, Mapping) else {}
+    values = (resume_on_retry, durable)
+    given = {n: v for n, v in zip(names, values, strict=True) if v is not _DURABLE_DEFAULT}
+    if not given:
+        given = {name: defaults[name] for name in names if name in defaults}
+    elif len(set(given.values())) > 1:
+        explicit = {n: v for n, v in given.items() if n not in defaults or defaults[n] is not v}
+        given = explicit or given
+    for name, value in given.items():
+        if not isinstance(value, bool):
+            raise ConfigurationError(
+                f"{name} must be a bool, got {type(value).__name__}: {value!r}"
+            )
+    if len(set(given.values())) > 1:
+        raise ConfigurationError(
+            "resume_on_retry and durable are one switch under two names; got "
+            f"resume_on_retry={given['resume_on_retry']!r}, durable={given['durable']!r}"
+        )
+    return next(iter(given.values()), True)
 
 
 def _new_token() -> str:
@@ -292,7 +333,8 @@ def _execute(job: ResumableJobMixin, context: Mapping[str, Any]) -> Any:
             span.set_attribute("resumable.decision", "no_task_state_store")
             obs.event(
                 logging.WARNING,
-                "no task_state_store in the context: crash recovery is off for this run",
+                "no task_state_store in the context: crash recovery is disabled for this run",
+                logger=obs.logger_of(job),
                 operator=operator,
                 external_id_key=key,
             )
@@ -310,12 +352,13 @@ def _ask_and_decide(
 ) -> tuple[Action, Any]:
     """Ask the external system what the decision needs; return the action and found id."""
     operator = type(job).__name__
+    team = obs.team_of(context)
     question = question_for(record)
     answer = Answer.NONE
     found_id: Any = None
     fields: dict[str, Any] = {"operator": operator, "external_id_key": job.external_id_key}
     if record is not None and record.has_id:
-        obs.count(obs.RECONNECT_ATTEMPT, operator)
+        obs.count(obs.RECONNECT_ATTEMPT, operator, team)
         span.set_attribute("resumable.external_id", str(record.external_id))
         fields["external_id"] = record.external_id
     if record is not None and question is Question.STATUS:
@@ -333,23 +376,28 @@ def _ask_and_decide(
             fields["external_id"] = found_id
             span.set_attribute("resumable.external_id", str(found_id))
     action = decide(record, answer)
-    obs.count(obs.METRIC_OF_ACTION[action], operator)
+    obs.count(obs.METRIC_OF_ACTION[action], operator, team)
     level, message = _MESSAGES[action]
-    obs.event(level, message, decision=action.value, **fields)
+    obs.event(level, message, logger=obs.logger_of(job), decision=action.value, **fields)
     return action, found_id
 
 
+# Levels, fields and the key phrases ("Reconnecting", "already completed", "terminal
+# state") are those of Airflow's mixin, so log searches and alerts built on it still match.
 _MESSAGES = {
-    Action.FRESH_SUBMIT: (logging.INFO, "no job recorded; submitting a new one"),
-    Action.RECONNECT: (logging.INFO, "reconnecting to the recorded job"),
-    Action.ALREADY_SUCCEEDED: (logging.INFO, "recorded job already succeeded; not resubmitting"),
+    Action.FRESH_SUBMIT: (logging.INFO, "No job recorded; submitting a fresh job"),
+    Action.RECONNECT: (logging.INFO, "Reconnecting to the recorded job, which is still active"),
+    Action.ALREADY_SUCCEEDED: (
+        logging.INFO,
+        "Recorded job already completed successfully; not resubmitting",
+    ),
     Action.TERMINAL_RESUBMIT: (
         logging.WARNING,
-        "recorded job ended without success; submitting afresh",
+        "Recorded job is in a terminal state without success; submitting a fresh job",
     ),
     Action.RECOVER_BY_TOKEN: (
         logging.WARNING,
-        "previous try died inside submit_job; found its job by token",
+        "previous try died inside submit_job; reconnecting to the job found by its token",
     ),
     Action.RESUBMIT_WITH_SAME_TOKEN: (
         logging.WARNING,
@@ -412,6 +460,7 @@ def _submit_and_finish(
         obs.event(
             logging.WARNING,
             "submit_job returned None; no external id to persist",
+            logger=obs.logger_of(job),
             operator=type(job).__name__,
             external_id_key=job.external_id_key,
         )
@@ -428,7 +477,8 @@ def _submit_and_finish(
                 raise
             obs.event(
                 logging.DEBUG,
-                "persisted external id",
+                "Persisted the external id to the store",
+                logger=obs.logger_of(job),
                 operator=type(job).__name__,
                 external_id_key=job.external_id_key,
                 external_id=external_id,

@@ -2,14 +2,18 @@
 
 Metrics and spans go through ``opentelemetry-api``: without an OpenTelemetry SDK they are
 no-ops; with one, they carry the names Airflow's mixin uses, so dashboards built for
-Airflow keep working. Log lines go to the stdlib logger ``resumable.jobs`` with
-``key=value`` context.
+Airflow keep working. Log lines carry Airflow's wording and fields (``external_id_key``,
+``external_id``, ``status``) and go to the operator's own logger when it has one (an
+Airflow operator's ``self.log``: structlog on Airflow 3, where the fields stay
+key-value pairs; stdlib logging on Airflow 2), else to the stdlib logger
+``resumable.jobs``; on stdlib loggers the fields follow the message as ``key=value``
+and sit in the record's ``resumable`` attribute.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -68,9 +72,31 @@ _counters = {
 _tracer = trace.get_tracer(METER_NAME)
 
 
-def count(name: str, operator: str) -> None:
-    """Add one to counter ``name`` with the ``operator`` attribute (Airflow's stats tag)."""
-    _counters[name].add(1, {"operator": operator})
+def count(name: str, operator: str, team_name: str | None = None) -> None:
+    """Add one to counter ``name`` tagged as Airflow tags it: ``operator``, ``team_name``.
+
+    ``team_name`` is set only in multi-team Airflow deployments (see :func:`team_of`).
+    """
+    attributes = {"operator": operator}
+    if team_name:
+        attributes["team_name"] = team_name
+    _counters[name].add(1, attributes)
+
+
+def team_of(context: Mapping[str, Any]) -> str | None:
+    """The team of the running Airflow task instance (``ti.stats_tags``), if any."""
+    tags = getattr(context.get("ti"), "stats_tags", None)
+    team = tags.get("team_name") if isinstance(tags, Mapping) else None
+    return team if isinstance(team, str) and team else None
+
+
+def logger_of(job: object) -> Any:
+    """The job's own logger (an Airflow operator's ``self.log``), or None for none."""
+    try:
+        logger = getattr(job, "log", None)
+    except Exception:  # a logger property that fails must not fail the job
+        return None
+    return logger if callable(getattr(logger, "warning", None)) else None
 
 
 @contextmanager
@@ -99,7 +125,22 @@ def _format(fields: dict[str, Any]) -> str:
     )
 
 
-def event(level: int, message: str, **fields: Any) -> None:
-    """Log ``message`` followed by its ``key=value`` context on ``resumable.jobs``."""
-    if log.isEnabledFor(level):
-        log.log(level, "%s %s", message, _format(fields), extra={"resumable": fields})
+def event(level: int, message: str, *, logger: Any = None, **fields: Any) -> None:
+    """Log ``message`` with its context on ``logger`` (see the module docstring).
+
+    Args:
+        level: A stdlib logging level.
+        message: The event, in Airflow's wording where Airflow's mixin logs one.
+        logger: The operator's logger from :func:`logger_of`, or None for
+            ``resumable.jobs``.
+        **fields: The context: ``external_id_key``, ``external_id``, ``status``, ...
+    """
+    if logger is None or isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
+        target = log if logger is None else logger
+        if target.isEnabledFor(level):
+            target.log(level, "%s %s", message, _format(fields), extra={"resumable": fields})
+        return
+    # A structlog logger (Airflow 3's task SDK): fields stay key-value pairs.
+    method = getattr(logger, logging.getLevelName(level).lower(), None)
+    if callable(method):
+        method(message, **fields)

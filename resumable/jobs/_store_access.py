@@ -1,8 +1,12 @@
 """The one seam between the mixin and a checkpoint store.
 
-The mixin only ever calls ``get(key, default)``, ``set(key, value)`` and, when the store
-has it, ``update(mapping)``: that is all Airflow's native ``task_state_store`` is
-guaranteed to offer, so the same code runs on resumable's stores and on Airflow's.
+Airflow's store protocol, and the stores its users and tests write against it, offer
+``get(key)`` (None when missing) and ``set(key, value)``; nothing more can be assumed.
+So the mixin calls ``get`` with the key alone (a stored value is never a top-level
+None, so None means missing on every store), and uses ``update(mapping)`` only where
+the store has it (resumable's stores: one atomic write). Without it, a record and its
+mirrored id are two ``set`` calls, ordered so that a crash between them leaves the
+authoritative record in place. The mixin never deletes: an old record is overwritten.
 
 :func:`resolve_store` finds the store for a run. Integrations that know where a store
 lives when the context carries none (``resumable.airflow`` on Airflow 2.10 to 3.2) add a
@@ -13,16 +17,17 @@ resolver with :func:`register_store_resolver`; this layer never imports them (th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from resumable.jobs._decision import JobRecord, parse_record, state_key
 
 
+@runtime_checkable
 class KeyValueStore(Protocol):
-    """The part of a ``task_state_store`` the mixin needs (Airflow's native store has it)."""
+    """The part of a ``task_state_store`` the mixin needs: Airflow's store protocol."""
 
-    def get(self, key: str, default: Any = None) -> Any:
-        """The value of ``key``, or ``default``."""
+    def get(self, key: str) -> Any:
+        """The value of ``key``, or None when it is missing."""
 
     def set(self, key: str, value: Any) -> None:
         """Store ``value`` under ``key``."""
@@ -75,9 +80,9 @@ def read_record(
     ``check_legacy`` also reads ``external_id_key`` itself, where Airflow's own mixin
     keeps a plain id; only a retry can find one there, so the first try skips it.
     """
-    stored = store.get(state_key(external_id_key), None)
+    stored = store.get(state_key(external_id_key))
     if stored is None and check_legacy:
-        return parse_record(None, store.get(external_id_key, None))
+        return parse_record(None, store.get(external_id_key))
     return parse_record(stored)
 
 
@@ -87,8 +92,9 @@ def write_record(
     """Persist ``record``; with ``mirror_id`` also the plain id under ``external_id_key``.
 
     With both, a store offering ``update`` (resumable's) writes them atomically in one
-    round trip; any other store gets two ``set`` calls, record first, so a crash between
-    them leaves the authoritative record in place.
+    round trip; any other store (Airflow's protocol has only ``get`` and ``set``) gets
+    two ``set`` calls, record first, so a crash between them leaves the authoritative
+    record in place and a retry reads the id from it.
     """
     key = state_key(external_id_key)
     if not mirror_id or record.external_id is None:

@@ -94,6 +94,7 @@ class DirectExecutor:
         self._begin = "BEGIN" if self._postgres else "BEGIN IMMEDIATE"
         dbapi = getattr(dialect, "loaded_dbapi", None) or dialect.dbapi
         self._driver_error: type[Exception] = dbapi.Error
+        self._integrity_error: type[Exception] = dbapi.IntegrityError
         self._idle: list[Any] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -155,6 +156,16 @@ class DirectExecutor:
 
     # -- execution ------------------------------------------------------------------------
 
+    def call(self, work: Callable[[Cursor], Any]) -> Any:
+        """Run ``work(cursor)`` on a kept connection (autocommit); its result.
+
+        The driver's IntegrityError passes through unchanged (callers deciding on a
+        unique key, such as task deduplication, need it); other driver errors become
+        :class:`StoreUnavailableError`. ``work`` may run twice after a broken
+        connection, so it must be safe to repeat.
+        """
+        return self._call(work)
+
     def _call(self, work: Callable[[Cursor], Any]) -> Any:
         for attempt in (1, 2):
             connection = self._acquire()
@@ -163,6 +174,11 @@ class DirectExecutor:
                 cursor = connection.cursor()
                 result = work(cursor)
                 cursor.close()
+            except self._integrity_error:
+                # A constraint said no; the connection is fine (any transaction of
+                # ``work`` was rolled back by it).
+                self._give_back(connection)
+                raise
             except self._driver_error as exc:
                 broken = self._dialect.is_disconnect(exc, connection.dbapi_connection, cursor)
                 # Never reuse a connection after a driver error: it may still be inside

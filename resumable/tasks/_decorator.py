@@ -22,6 +22,7 @@ from resumable.tasks._identity import dedup_key
 from resumable.tasks._models import (
     MAX_NAME_LENGTH,
     TaskOptions,
+    TaskRecord,
     TaskScope,
     TaskStatus,
     validate_text,
@@ -216,7 +217,8 @@ class TaskFunction(Generic[P, R]):
         kwargs: dict[str, Any],
         *,
         json_required: bool,
-    ) -> tuple[Task, bool]:
+        started: bool = False,
+    ) -> tuple[TaskRecord, bool]:
         if options is None:
             options = TaskOptions()
         if not isinstance(options, TaskOptions):
@@ -244,8 +246,7 @@ class TaskFunction(Generic[P, R]):
             # The first Celery message of a task carries the task's own uuid as its id.
             celery_task_id=task_uuid if services.executor.name == "celery" else None,
         )
-        record, created = services.repository.create(new)
-        return Task.from_record(record), created
+        return services.repository.create(new, started=started)
 
     def __call__(self, *args: Any, options: TaskOptions | None = None, **kwargs: Any) -> Task:
         """Run the task inline (with its retries) and return it once terminal.
@@ -254,19 +255,43 @@ class TaskFunction(Generic[P, R]):
         and block until it ends instead.
         """
         services = _services.current()
-        task, created = self._create(services, options, args, kwargs, json_required=False)
-        finished = created and self._run_inline(services, task.uuid, args, kwargs)
+        # Created IN_PROGRESS: this caller claims the first attempt in the same statement.
+        record, created = self._create(
+            services, options, args, kwargs, json_required=False, started=True
+        )
+        final: list[TaskRecord] = []
+        finished = created and self._run_inline(services, record, args, kwargs, final.append)
         if not finished:
-            services.signals.wait_for(task.uuid, {s.value for s in TERMINAL}, None)
-        record = services.repository.get(task.uuid)
-        return Task.from_record(record) if record is not None else task
+            services.signals.wait_for(record.uuid, {s.value for s in TERMINAL}, None)
+        elif final and record.task_key is None and final[0].attempt == record.attempt:
+            # Without a key nobody else can have subscribed: the row the final move
+            # returned is the whole truth, no need to read it back.
+            done = Task.from_record(final[0])
+            done.subscribers = list(record.subscribers)
+            return done
+        latest = services.repository.get(record.uuid)
+        return Task.from_record(latest if latest is not None else record)
 
     def _run_inline(
-        self, services: Services, task_uuid: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        services: Services,
+        created: TaskRecord,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        on_final: Callable[[TaskRecord], None],
     ) -> bool:
-        """Run attempts here until none is left; True when the last one ended the task."""
+        """Run attempts here until none is left; True when the last one ended the task.
+
+        The first attempt was claimed by creating the task IN_PROGRESS; retries are
+        claimed like any PENDING task.
+        """
+        task_uuid = created.uuid
+        claimed: TaskRecord | None = created
         while True:
-            status = _run_blocking(services, self.definition, task_uuid, args, kwargs)
+            status = _run_blocking(
+                services, self.definition, task_uuid, args, kwargs, claimed, on_final
+            )
+            claimed = None
             if status is not None and status in TERMINAL:
                 return True
             delay = _next_delay(services, task_uuid, status)
@@ -279,22 +304,23 @@ class TaskFunction(Generic[P, R]):
         """Create the task (or join the active one with the same identity) and hand it
         to the configured executor; returns the PENDING (or joined) task at once."""
         services = _services.current()
-        task, created = self._create(
+        record, created = self._create(
             services,
             options,
             args,
             kwargs,
             json_required=services.executor.name in REMOTE_EXECUTORS,
         )
+        task = Task.from_record(record)
         if created:
             services.executor.dispatch(
                 ScheduledJob(services, self.definition, task.uuid, args, dict(kwargs))
             )
             if services.executor.name == "inline":
                 # It may have run to its end already: report what happened.
-                record = services.repository.get(task.uuid)
-                if record is not None:
-                    return Task.from_record(record)
+                latest = services.repository.get(task.uuid)
+                if latest is not None:
+                    return Task.from_record(latest)
         return task
 
 
@@ -304,6 +330,8 @@ def _run_blocking(
     task_uuid: str,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    claimed: TaskRecord | None = None,
+    on_final: Callable[[TaskRecord], None] | None = None,
 ) -> TaskStatus | None:
     if definition.is_async and _loop_running():
         # A sync call from inside a running loop: the loop cannot run our coroutine
@@ -313,7 +341,17 @@ def _run_blocking(
 
         def target() -> None:
             try:
-                outcome.append(run_attempt(services, definition, task_uuid, args, kwargs))
+                outcome.append(
+                    run_attempt(
+                        services,
+                        definition,
+                        task_uuid,
+                        args,
+                        kwargs,
+                        claimed=claimed,
+                        on_final=on_final,
+                    )
+                )
             except BaseException as exc:
                 errors.append(exc)
 
@@ -323,7 +361,9 @@ def _run_blocking(
         if errors:
             raise errors[0]
         return outcome[0]
-    return run_attempt(services, definition, task_uuid, args, kwargs)
+    return run_attempt(
+        services, definition, task_uuid, args, kwargs, claimed=claimed, on_final=on_final
+    )
 
 
 def _loop_running() -> bool:

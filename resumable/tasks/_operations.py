@@ -52,13 +52,14 @@ def wait_for(task_uuid: str, timeout: float | None = None) -> TaskRecord:
     ):
         raise InvalidValueError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
     record = visible(task_uuid)
-    if not is_terminal(record.status):
-        services = _services.current()
-        reached = services.signals.wait_for(task_uuid, {s.value for s in TERMINAL}, timeout)
-        if reached is None:
-            if services.repository.get(task_uuid) is None:
-                raise TaskNotFoundError(task_uuid)
-            raise TaskTimeoutError(task_uuid, float(timeout or 0.0))
+    if is_terminal(record.status):
+        return record  # already ended: what we just read is final
+    services = _services.current()
+    reached = services.signals.wait_for(task_uuid, {s.value for s in TERMINAL}, timeout)
+    if reached is None:
+        if services.repository.get(task_uuid) is None:
+            raise TaskNotFoundError(task_uuid)
+        raise TaskTimeoutError(task_uuid, float(timeout or 0.0))
     return visible(task_uuid)
 
 

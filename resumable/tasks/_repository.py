@@ -26,6 +26,7 @@ from resumable.migrations import migrate
 from resumable.migrations.schema import task_subscribers, tasks
 from resumable.tasks._models import TaskRecord, TaskScope, TaskStatus
 from resumable.tasks._permissions import Actor
+from resumable.tasks._statements import HotStatements
 from resumable.tasks._transitions import TERMINAL, is_terminal, sources_of
 
 _t = tasks.c
@@ -53,8 +54,8 @@ class NewTask:
     celery_task_id: str | None = None
 
 
-def _record(row: Row[Any], subscribers: list[str]) -> TaskRecord:
-    m = row._mapping
+def _record(row: Row[Any] | Mapping[str, Any], subscribers: list[str]) -> TaskRecord:
+    m = row if isinstance(row, Mapping) else row._mapping
     return TaskRecord(
         uuid=m["uuid"],
         name=m["name"],
@@ -159,6 +160,7 @@ class TaskRepository:
         self._add_subscriber = dialect_insert(
             task_subscribers, self._db.dialect
         ).on_conflict_do_nothing()
+        self._hot = HotStatements(self._db)
 
     @property
     def database(self) -> Database:
@@ -167,6 +169,7 @@ class TaskRepository:
 
     def close(self) -> None:
         """Release pooled connections."""
+        self._hot.close()
         self._db.dispose()
 
     # -- helpers ----------------------------------------------------------------------
@@ -192,8 +195,12 @@ class TaskRepository:
 
     # -- creation and dedup -----------------------------------------------------------
 
-    def create(self, new: NewTask) -> tuple[TaskRecord, bool]:
+    def create(self, new: NewTask, *, started: bool = False) -> tuple[TaskRecord, bool]:
         """Insert a PENDING task, or join the active task holding the same dedup key.
+
+        ``started``: insert it IN_PROGRESS instead, claimed by the caller, which runs
+        it at once (a direct call): creating and starting is then one statement, and
+        no other runner can ever claim that first attempt.
 
         Returns the task and whether this call created it. Race-free across processes:
         the unique index on ``active_dedup_key`` lets one insert win; every loser adds
@@ -202,23 +209,24 @@ class TaskRepository:
         """
         while True:
             try:
-                return self._insert(new), True
-            except IntegrityError:
+                return self._insert(new, started), True
+            except (IntegrityError, self._hot.integrity_error):
                 if new.active_dedup_key is None:
                     raise
             joined = self._in_tx(lambda conn: self._join(conn, new))
             if joined is not None:
                 return joined, False
 
-    def _insert(self, new: NewTask) -> TaskRecord:
+    def _insert(self, new: NewTask, started: bool = False) -> TaskRecord:
         now = utcnow()
+        status = TaskStatus.IN_PROGRESS if started else TaskStatus.PENDING
         row = {
             "uuid": new.uuid,
             "name": new.name,
             "task_key": new.task_key,
             "task_name": new.task_name,
             "scope": new.scope.value,
-            "status": TaskStatus.PENDING.value,
+            "status": status.value,
             "active_dedup_key": new.active_dedup_key,
             "attempt": 1,
             "retries": new.retries,
@@ -233,12 +241,13 @@ class TaskRepository:
             "celery_task_id": new.celery_task_id,
             "created_at": now,
             "updated_at": now,
+            # Started: claimed by its creator, and the claim is the first heartbeat.
+            "started_at": now if started else None,
+            "heartbeat_at": now if started else None,
         }
         if new.created_by is None:
             # One INSERT is atomic by itself: no transaction round trips needed.
-            with translate_errors(self.url), self._db.auto.connect() as conn:
-                conn.execute(self._insert_task, row)
-                conn.commit()
+            self._hot.insert_row(row)
         else:
             subscriber = {"task_uuid": new.uuid, "user_id": new.created_by, "subscribed_at": now}
 
@@ -254,7 +263,7 @@ class TaskRepository:
             task_key=new.task_key,
             task_name=new.task_name,
             scope=new.scope,
-            status=TaskStatus.PENDING,
+            status=status,
             attempt=1,
             retries=new.retries,
             timeout=new.timeout,
@@ -272,7 +281,7 @@ class TaskRepository:
             exception_type=None,
             stack_trace=None,
             created_at=now,
-            started_at=None,
+            started_at=now if started else None,
             ended_at=None,
             celery_task_id=new.celery_task_id,
             subscribers=[] if new.created_by is None else [new.created_by],
@@ -296,11 +305,23 @@ class TaskRepository:
 
     def get(self, task_uuid: str, *, subscribers: bool = True) -> TaskRecord | None:
         """The task with ``task_uuid``, or None (``subscribers=False``: left empty)."""
+        if not subscribers:
+            found = self._hot.fetch(task_uuid)
+            return None if found is None else _record(found, [])
         with translate_errors(self.url), self._db.auto.connect() as conn:
             row = conn.execute(self._get, {"uuid": task_uuid}).first()
             if row is None:
                 return None
             return self._records(conn, [row])[0] if subscribers else _record(row, [])
+
+    def get_to_run(self, task_uuid: str) -> tuple[TaskRecord, str | None] | None:
+        """The task (subscribers left empty) and its stored JSON arguments, in one read:
+        what a worker's child needs to run a claimed attempt."""
+        found = self._hot.fetch(task_uuid)
+        if found is None:
+            return None
+        arguments = found["arguments"]
+        return _record(found, []), None if arguments is None else str(arguments)
 
     def uuids_starting_with(self, prefix: str, limit: int = 10) -> list[str]:
         """Up to ``limit`` task uuids beginning with ``prefix`` (command-line shorthand)."""
@@ -384,21 +405,15 @@ class TaskRepository:
         pending never starts, and two runners (threads, or worker processes picking
         PENDING rows) never both run one attempt.
         """
-        now = utcnow()
-        statement = (
-            update(tasks)
-            .where(
-                _t.uuid == task_uuid,
-                _t.status.in_([s.value for s in sources_of(TaskStatus.IN_PROGRESS)]),
-                or_(_t.not_before.is_(None), _t.not_before <= now),
-            )
-            .values(_move_values(TaskStatus.IN_PROGRESS, now, {"abort_reason": None}))
-        )
-        with translate_errors(self.url), self._db.auto.connect() as conn:
-            count = conn.execute(statement).rowcount
-            conn.commit()
-        # The runner never needs the subscribers: one read fewer on the hot path.
-        return self.get(task_uuid, subscribers=False) if count else None
+        # The runner never needs the subscribers: RETURNING (or one read) gives the rest.
+        found = self._hot.move_returning(self._hot.claim, task_uuid, utcnow())
+        return None if found is None else _record(found, [])
+
+    def succeed(self, task_uuid: str, attempt: int) -> TaskRecord | None:
+        """IN_PROGRESS -> SUCCESS for ``attempt``; the final record (subscribers left
+        empty), or None when another writer moved the task first."""
+        found = self._hot.move_returning(self._hot.succeed, task_uuid, utcnow(), attempt=attempt)
+        return None if found is None else _record(found, [])
 
     def send_back_for_retry(
         self, task_uuid: str, attempt: int, not_before: datetime, values: Mapping[str, Any]

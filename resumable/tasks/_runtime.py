@@ -204,6 +204,10 @@ class Attempt:
     reporter: ProgressReporter | None = None
     lease: Lease | None = None
     abortable: bool = False
+    final: TaskRecord | None = None
+    on_final: Callable[[TaskRecord], None] | None = None
+    """The row as the final move left it, when that move returned it (subscribers
+    left empty): spares the caller reading it back."""
     _watch_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- start ------------------------------------------------------------------------
@@ -332,6 +336,8 @@ class Attempt:
             status = self._finish_running(failures)
         if status is TaskStatus.SUCCESS and not self.definition.keep_state:
             self._clear_state()
+        if self.final is not None and self.on_final is not None:
+            self.on_final(self.final)
         if self.lease is not None:
             self.services.heartbeats.release(self.lease)
         self.services.signals.notify(self.task_uuid)
@@ -359,13 +365,8 @@ class Attempt:
         record = self.record
         assert record is not None
         if not failures:
-            won = repository.move(
-                self.task_uuid,
-                TaskStatus.SUCCESS,
-                failure_fields([]),
-                only_from=[TaskStatus.IN_PROGRESS],
-                attempt=record.attempt,
-            )
+            self.final = repository.succeed(self.task_uuid, record.attempt)
+            won = self.final is not None
             target = TaskStatus.SUCCESS
         elif should_retry(record.attempt, record.retries):
             not_before = utcnow() + timedelta(seconds=self.definition.retry_delay)
@@ -431,15 +432,20 @@ def run_attempt(
     kwargs: dict[str, Any],
     *,
     claimed: TaskRecord | None = None,
+    on_final: Callable[[TaskRecord], None] | None = None,
 ) -> TaskStatus | None:
     """Run one attempt in this thread; None when it could not be claimed.
 
-    ``claimed``: the record of an attempt already claimed (IN_PROGRESS) by a worker.
+    ``claimed``: the record of an attempt already claimed (IN_PROGRESS) by a worker,
+    or created IN_PROGRESS by a direct call. ``on_final``: called with the final
+    record when the final move returned it (subscribers left empty).
     """
     with services.hold():
         attempt = Attempt(services, definition, task_uuid, record=claimed)
         if not attempt.claim():
             return None
+        if on_final is not None:
+            attempt.on_final = on_final
         ctx = attempt.prepare()
         if definition.is_async:
             return asyncio.run(_run_async_body(attempt, ctx, args, kwargs))

@@ -98,7 +98,14 @@ _dates = count()
 class DagRunProcess:
     """One real DAG run (``dag.test(use_executor=True)``) in a subprocess."""
 
-    def __init__(self, home: AirflowHome, dag_id: str, workdir: Path, env: dict[str, str]):
+    def __init__(
+        self,
+        home: AirflowHome,
+        dag_id: str,
+        workdir: Path,
+        env: dict[str, str],
+        command: str = "run",
+    ):
         from file_jobs import ROOT_ENV, FileJobs
 
         self.home = home
@@ -114,7 +121,7 @@ class DagRunProcess:
         self.log_path = workdir / f"{dag_id}.log"
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, str(RUNNER), "run", dag_id, self.logical_date],
+            [sys.executable, str(RUNNER), command, dag_id, self.logical_date],
             # RESUMABLE_HOME is per test (tests/conftest.py): the embedded default store.
             env={
                 **home.env,

@@ -90,11 +90,14 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowHo
 
 @pytest.fixture
 def start_dag_run(airflow_home: AirflowHome, tmp_path: Path) -> Iterator[Any]:
-    """``start_dag_run(dag_id, **env)`` starts a real DAG run and returns its handle."""
+    """``start_dag_run(dag_id, **env)`` starts a real DAG run and returns its handle.
+
+    ``start_dag_run(dag_id, command="plain")`` runs a plain in-process ``dag.test()``.
+    """
     runs: list[DagRunProcess] = []
 
-    def start(dag_id: str, **env: str) -> DagRunProcess:
-        run = DagRunProcess(airflow_home, dag_id, tmp_path / f"run{len(runs)}", env)
+    def start(dag_id: str, command: str = "run", **env: str) -> DagRunProcess:
+        run = DagRunProcess(airflow_home, dag_id, tmp_path / f"run{len(runs)}", env, command)
         runs.append(run)
         return run
 

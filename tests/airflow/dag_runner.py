@@ -1,8 +1,12 @@
 """Runs one real DAG run of tests/airflow/dags in this process; the tests start it.
 
     python dag_runner.py run DAG_ID LOGICAL_DATE      -> last stdout line: JSON summary
+    python dag_runner.py plain DAG_ID LOGICAL_DATE    -> the same, without an executor
     python dag_runner.py summary DAG_ID LOGICAL_DATE  -> the same summary, read from the DB
     python dag_runner.py reap DAG_ID RUN_ID TASK_ID   (Airflow 2 only, see reap())
+
+``plain`` is a plain ``dag.test()``: every task runs in this process (on Airflow 3
+through the in-process execution API), as users debug DAGs.
 
 ``run`` uses ``dag.test(use_executor=True)``: tasks go through the configured executor
 (LocalExecutor on Airflow 3, SequentialExecutor on Airflow 2), so every try runs in its
@@ -68,6 +72,16 @@ def run(dag_id: str, logical_date: str) -> None:
     summary(dag_id, logical_date)
 
 
+def plain(dag_id: str, logical_date: str) -> None:
+    dag = _load_dag(dag_id)
+    when = datetime.fromisoformat(logical_date)
+    if _airflow_major() < 3:
+        dag.test(execution_date=when)
+    else:
+        dag.test(logical_date=when)
+    summary(dag_id, logical_date)
+
+
 def summary(dag_id: str, logical_date: str) -> None:
     """Print the run's state, and each task's state, try number and XCom, as JSON."""
     from airflow.models import DagRun
@@ -122,4 +136,4 @@ def reap(dag_id: str, run_id: str, task_id: str) -> None:
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"run": run, "summary": summary, "reap": reap}[command](*args)
+    {"run": run, "plain": plain, "summary": summary, "reap": reap}[command](*args)

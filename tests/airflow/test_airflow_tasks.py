@@ -31,3 +31,16 @@ def test_task_store_is_scoped_to_the_task_instance(start_dag_run: Any) -> None:
     assert pages["xcom"] == "success"
     # Try 1 processed pages 0-2 and died; try 2 resumed at page 3, repeating none.
     assert run.jobs.pages() == [(1, 0), (1, 1), (1, 2), (2, 3), (2, 4)]
+
+
+def test_plain_dag_test_runs_in_process(start_dag_run: Any) -> None:
+    # A plain dag.test(), as users debug DAGs: on Airflow 3 it goes through Airflow's
+    # in-process execution API, which broke with svcs 26.2.0 on Airflow 3.2.2 (the
+    # constraints files pin a working svcs).
+    run = start_dag_run("rsm_plain", command="plain")
+
+    summary = run.finish()
+
+    assert summary["state"] == "success", run.log_tail()
+    assert summary["tasks"]["pages"]["xcom"] == "success"
+    assert run.jobs.pages() == [(1, 0), (1, 1)]

@@ -93,6 +93,16 @@ def test_durable_from_dag_default_args() -> None:
     assert (inherits.durable, own.durable, explicit.durable) == (False, False, True)
 
 
+def test_resume_on_retry_keyword_default_args_and_partial() -> None:
+    with DAG("r", schedule=None, start_date=START, default_args={"resume_on_retry": False}):
+        inherits, own = InheritsInit(task_id="e"), OwnInit(task_id="f", app="y")
+        explicit = InheritsInit(task_id="g", resume_on_retry=True)
+        OwnInit.partial(task_id="m1", resume_on_retry=False).expand(app=["a", "b"])
+    assert (inherits.resume_on_retry, own.resume_on_retry) == (False, False)
+    assert (explicit.resume_on_retry, explicit.durable) == (True, True)
+    assert InheritsInit(task_id="h")._BaseOperator__init_kwargs == {"task_id": "h"}
+
+
 def test_partial_and_expand_accept_durable() -> None:
     with DAG("m", schedule=None, start_date=START):
         OwnInit.partial(task_id="m1", durable=False).expand(app=["a", "b"])

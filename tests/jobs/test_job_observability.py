@@ -7,41 +7,20 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import otel_capture
 import pytest
 from dict_system import DictJob, DictSystem, FindableDictJob, die, fail_job, finish_then_die
-from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import resumable
 from resumable import TaskStateStore, run_job
 
-_reader = InMemoryMetricReader()
-_exporter = InMemorySpanExporter()
+_exporter = otel_capture.exporter
+counters = otel_capture.counters
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _sdk() -> None:
-    # Global providers can be installed once per process; this module owns them.
-    metrics.set_meter_provider(MeterProvider(metric_readers=[_reader]))
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(_exporter))
-    trace.set_tracer_provider(provider)
-
-
-def counters() -> dict[tuple[str, str], int]:
-    found: dict[tuple[str, str], int] = {}
-    data = _reader.get_metrics_data()
-    for resource in data.resource_metrics if data else []:
-        for scope in resource.scope_metrics:
-            for metric in scope.metrics:
-                for point in metric.data.data_points:
-                    operator = str(point.attributes.get("operator"))
-                    found[(metric.name, operator)] = int(point.value)
-    return found
+    otel_capture.install()
 
 
 @pytest.fixture
@@ -143,7 +122,7 @@ def test_log_lines_carry_key_value_context(
     decisions_and_metrics(DictJob(system, in_poll=die), state)
     with caplog.at_level(logging.INFO, logger="resumable.jobs"):
         decisions_and_metrics(DictJob(system), state)
-    line = next(r.getMessage() for r in caplog.records if "reconnecting" in r.getMessage())
+    line = next(r.getMessage() for r in caplog.records if "Reconnecting" in r.getMessage())
     assert "decision='reconnect'" in line
     assert "external_id='job-1'" in line
     assert "status='RUNNING'" in line

@@ -225,7 +225,7 @@ def test_no_store_warns_and_submits_fresh(caplog: pytest.LogCaptureFixture) -> N
         result = DictJob(system).execute_resumable({})
     assert result == {"rows": 42, "job": "job-1"}
     assert system.submissions == 1
-    assert "crash recovery is off" in caplog.text
+    assert "crash recovery is disabled" in caplog.text
 
 
 def test_submit_returning_none_persists_no_id(state: TaskStateStore) -> None:
@@ -276,11 +276,40 @@ def test_durable_from_airflow_default_args() -> None:
 
     assert Operator(DictSystem(), default_args={"durable": False}).durable is False
     assert Operator(DictSystem(), default_args={"durable": False}, durable=True).durable is True
+    assert Operator(DictSystem(), default_args={"resume_on_retry": False}).durable is False
+    with pytest.raises(resumable.ConfigurationError, match="two names"):
+        Operator(DictSystem(), default_args={"resume_on_retry": True, "durable": False})
+    # Airflow fills durable=False from default_args; the explicit keyword wins.
+    defaults = {"durable": False}
+    op = Operator(DictSystem(), default_args=defaults, durable=False, resume_on_retry=True)
+    assert op.durable is True
 
 
 def test_bad_durable_is_refused() -> None:
     with pytest.raises(resumable.ConfigurationError, match="durable must be a bool"):
         DictJob(DictSystem(), durable="yes")
+
+
+def test_resume_on_retry_is_durable_under_airflows_newer_name(state: TaskStateStore) -> None:
+    job = DictJob(DictSystem(), resume_on_retry=False)
+    assert (job.resume_on_retry, job.durable) == (False, False)
+    before = snapshot(state)
+    run_job(job, store=state)
+    assert snapshot(state) == before  # neither read nor written
+    assert DictJob(DictSystem()).resume_on_retry is True
+    assert DictJob(DictSystem(), resume_on_retry=True, durable=True).durable is True
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"resume_on_retry": "no"}, "resume_on_retry must be a bool"),
+        ({"resume_on_retry": False, "durable": True}, "one switch under two names"),
+    ],
+)
+def test_bad_resume_on_retry_is_refused(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(resumable.ConfigurationError, match=message):
+        DictJob(DictSystem(), **kwargs)
 
 
 def test_a_registered_resolver_supplies_the_store(state: TaskStateStore) -> None:

@@ -64,7 +64,7 @@ def test_worker_killed_mid_poll_and_new_process_reconnects(
 
     assert second.returncode == 0, err
     assert json.loads(out) == {"job": job["id"], "status": "SUCCEEDED"}
-    assert "reconnecting to the recorded job" in err
+    assert "Reconnecting to the recorded job" in err
     assert len(system.submissions()) == 1
     assert record(shared_store_url) == {
         "v": 1,
@@ -91,5 +91,5 @@ def test_worker_killed_inside_submit_is_recovered_by_token(
 
     assert second.returncode == 0, err
     assert json.loads(out) == {"job": job["id"], "status": "SUCCEEDED"}
-    assert "found its job by token" in err
+    assert "reconnecting to the job found by its token" in err
     assert len(system.submissions()) == 1

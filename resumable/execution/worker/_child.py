@@ -1,4 +1,4 @@
-"""What runs inside a worker's child process: one claimed attempt of one task."""
+"""What runs inside a worker's child processes: the claimed attempts, one at a time."""
 
 from __future__ import annotations
 
@@ -40,24 +40,54 @@ def decode_arguments(arguments: str | None) -> tuple[tuple[Any, ...], dict[str, 
     return tuple(decoded.get("args", ())), dict(decoded.get("kwargs", {}))
 
 
-def run_claimed(settings: _config.Settings, modules: tuple[str, ...], task_uuid: str) -> None:
-    """Child-process entry: run the attempt of ``task_uuid`` its worker just claimed."""
+class ChildRunner:
+    """Runs the attempts a worker hands to one long-lived child, one at a time.
+
+    Built once per child (:func:`prepare_child`): the task modules are imported and the
+    task framework configured once, so an attempt costs its own statements only.
+    """
+
+    def __call__(self, task_uuid: str) -> bool:
+        return run_here(_services.current(), task_uuid)
+
+    def close(self) -> None:
+        """Release the child's connections and threads (the child is exiting)."""
+        _services.shutdown(wait=True)
+
+
+def prepare_child(settings: _config.Settings, modules: tuple[str, ...]) -> ChildRunner:
+    """Child-process set-up: import the task modules, configure as the worker is."""
     import_task_modules(modules)
     _config.configure(**attrs.asdict(settings, recurse=False))
-    services = _services.current()
+    return ChildRunner()
+
+
+def run_here(services: _services.Services, task_uuid: str) -> bool:
+    """Run the attempt of ``task_uuid`` that this process's worker just claimed.
+
+    Returns True when the attempt needs no further look from the worker: it made its
+    final move (or was no longer this worker's to run). False: it may be unfinished.
+    """
+    found = services.repository.get_to_run(task_uuid)
+    if found is None or found[0].status is not TaskStatus.IN_PROGRESS:
+        return True  # cancelled or reaped between the claim and now
+    record, arguments = found
     try:
-        record = services.repository.get(task_uuid, subscribers=False)
-        if record is None or record.status is not TaskStatus.IN_PROGRESS:
-            return  # cancelled or reaped between the claim and now
-        try:
-            definition = registered(record.name)
-            args, kwargs = decode_arguments(services.leases.arguments(task_uuid))
-        except (LookupError, ValueError) as exc:
-            refuse(services, task_uuid, f"task {record.name!r} cannot run here: {exc}")
-            return
-        run_attempt(services, definition, task_uuid, args, kwargs, claimed=record)
+        definition = registered(record.name)
+        args, kwargs = decode_arguments(arguments)
+    except (LookupError, ValueError) as exc:
+        refuse(services, task_uuid, f"task {record.name!r} cannot run here: {exc}")
+        return True
+    return run_attempt(services, definition, task_uuid, args, kwargs, claimed=record) is not None
+
+
+def run_claimed(settings: _config.Settings, modules: tuple[str, ...], task_uuid: str) -> None:
+    """Run one claimed attempt in a process of its own (set up, run, release)."""
+    runner = prepare_child(settings, modules)
+    try:
+        runner(task_uuid)
     finally:
-        _services.shutdown(wait=True)
+        runner.close()
 
 
 def refuse(services: _services.Services, task_uuid: str, message: str) -> None:

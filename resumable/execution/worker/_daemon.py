@@ -1,7 +1,9 @@
-"""``resumable worker``: claim PENDING tasks, run each in a child process, keep them honest.
+"""``resumable worker``: claim PENDING tasks, run them in child processes, keep them honest.
 
 One loop, no leader: every worker claims due tasks (compare-and-set, ``SKIP LOCKED`` on
-PostgreSQL), starts a child process per attempt, reaps attempts whose lease expired
+PostgreSQL), hands each to an idle child of its prefork pool (``_prefork.py``: long-lived
+children, one attempt at a time each, replaced when they die or are recycled), reaps
+attempts whose lease expired
 (any worker may; the moves are compare-and-sets), kills children that ignore an abort
 for longer than ``kill_after``, and optionally prunes old tasks and expired state.
 
@@ -13,6 +15,7 @@ retried like any lost one). A second SIGTERM skips the grace period.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import multiprocessing.connection
 import os
@@ -29,8 +32,8 @@ import attrs
 from resumable import _config
 from resumable._db.types import utcnow
 from resumable._errors import ConfigurationError, ResumableError
-from resumable.execution.worker._child import import_task_modules, refuse, run_claimed
-from resumable.execution.worker._process_pool import Child, ProcessPool
+from resumable.execution.worker._child import import_task_modules, prepare_child, refuse
+from resumable.execution.worker._prefork import PreforkPool, Recycling
 from resumable.tasks import _services
 from resumable.tasks._decorator import registered
 from resumable.tasks._identity import state_scope
@@ -64,13 +67,17 @@ class WorkerOptions:
     """How one ``resumable worker`` behaves.
 
     Attributes:
-        concurrency: Attempts running at once (one child process each).
+        concurrency: Attempts running at once (one long-lived child process each).
         imports: Modules defining the ``@task`` functions this worker may run.
         poll_interval: Seconds between two looks for due tasks when idle.
         grace: Seconds running attempts may take to finish after SIGTERM.
         prune_every: Seconds between prune runs (None: never prune here).
         retention_days: Terminal tasks older than this are pruned.
         max_rows_per_run: Upper bound of tasks deleted by one prune run.
+        max_tasks_per_child: Attempts a child process runs before it is replaced
+            (None: as many as it lives).
+        max_memory_per_child: Resident KiB above which a child is replaced once its
+            current attempt ends (None: no limit).
     """
 
     concurrency: int = 4
@@ -80,6 +87,8 @@ class WorkerOptions:
     prune_every: float | None = None
     retention_days: float = 90.0
     max_rows_per_run: int = 10_000
+    max_tasks_per_child: int | None = None
+    max_memory_per_child: int | None = None
 
     def __attrs_post_init__(self) -> None:
         if (
@@ -94,6 +103,12 @@ class WorkerOptions:
                 raise ConfigurationError(f"{name} must be >= 0 seconds, got {value!r}")
         if self.prune_every is not None and not self.prune_every > 0:
             raise ConfigurationError(f"prune_every must be > 0, got {self.prune_every!r}")
+        for name in ("max_tasks_per_child", "max_memory_per_child"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
 
 
 def reap_and_fence(services: _services.Services) -> list[Reaped]:
@@ -143,7 +158,7 @@ class Worker:
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
         self.started = threading.Event()
-        self._pool: ProcessPool | None = None
+        self._pool: PreforkPool | None = None
 
     # -- control ----------------------------------------------------------------------
 
@@ -173,8 +188,17 @@ class Worker:
         import_task_modules(self.options.imports)
         settings, _ = _config.current_settings()
         services = _services.current()
-        pool = ProcessPool(preload=[*WARM_MODULES, *self.options.imports])
+        pool = PreforkPool(
+            self.options.concurrency,
+            functools.partial(prepare_child, settings, self.options.imports),
+            recycling=Recycling(
+                max_tasks=self.options.max_tasks_per_child,
+                max_memory_kib=self.options.max_memory_per_child,
+            ),
+            preload=[*WARM_MODULES, *self.options.imports],
+        )
         self._pool = pool
+        pool.fill(wait=60.0)
         log.info(
             "worker started worker_id=%s concurrency=%d database=%s signals=%s",
             self.worker_id,
@@ -195,6 +219,7 @@ class Worker:
                 if now >= next_prune and self.options.prune_every:
                     self.prune(services)
                     next_prune = now + self.options.prune_every
+                pool.fill()
                 self._claim(pool, services, settings)
             except ResumableError as exc:  # database down: keep going, retry next round
                 log.warning("worker loop error worker_id=%s error=%s", self.worker_id, exc)
@@ -203,26 +228,25 @@ class Worker:
         os.close(self._wake_read)
         os.close(self._wake_write)
 
-    def _wait(self, pool: ProcessPool) -> None:
+    def _wait(self, pool: PreforkPool) -> None:
         """Sleep until a poll interval passed, a child ended, or a stop was requested.
 
         Waking on a child's exit frees its slot for the next due task right away: with
         a plain sleep, every attempt would cost up to a whole poll interval.
         """
-        sentinels = [child.process.sentinel for child in pool.running()]
         if self._stopping.is_set():
             return
         ready = multiprocessing.connection.wait(
-            [self._wake_read, *sentinels], timeout=self.options.poll_interval
+            [self._wake_read, *pool.handles()], timeout=self.options.poll_interval
         )
         if self._wake_read in ready:
             with contextlib.suppress(BlockingIOError):
                 os.read(self._wake_read, 1024)
 
     def _claim(
-        self, pool: ProcessPool, services: _services.Services, settings: _config.Settings
+        self, pool: PreforkPool, services: _services.Services, settings: _config.Settings
     ) -> None:
-        free = self.options.concurrency - len(pool)
+        free = pool.free()
         if free <= 0:
             return
         for task_uuid in services.leases.claim_due(free, self.worker_id):
@@ -240,7 +264,7 @@ class Worker:
                     "start it with --import MODULE",
                 )
                 continue
-            pool.start(task_uuid, run_claimed, settings, self.options.imports, task_uuid)
+            pool.submit(task_uuid)
             log.info(
                 "task started task_uuid=%s name=%s attempt=%d worker_id=%s",
                 task_uuid,
@@ -249,10 +273,17 @@ class Worker:
                 self.worker_id,
             )
 
-    def _tend(self, pool: ProcessPool, services: _services.Services) -> None:
+    def _tend(self, pool: PreforkPool, services: _services.Services) -> None:
         """Notice children that ended, and hard-stop those that ignore an abort."""
-        for child, exitcode in pool.collect():
-            self._after_child(services, child, f"its process exited with code {exitcode}")
+        for ended in pool.collect():
+            if ended.settled:
+                continue  # its final move is made: nothing to check
+            why = (
+                "its child process answered without ending it"
+                if ended.exitcode is None
+                else f"its process exited with code {ended.exitcode}"
+            )
+            self._after_child(services, ended.key, why)
         running = pool.running()
         if not running:
             return
@@ -272,19 +303,19 @@ class Worker:
             )
             if reason is None:
                 continue
-            child.kill()
-            child.process.join(5)
+            pool.kill(child)
             if services.leases.end_killed(seen, reason):
                 services.signals.notify(child.key)
             log.warning("task killed task_uuid=%s reason=%s", child.key, reason)
 
-    def _after_child(self, services: _services.Services, child: Child, why: str) -> None:
-        # A child that ended without its task ending (crash, OOM kill, os._exit) lost
-        # the attempt: end it now instead of waiting for its lease to run out.
-        seen = services.leases.watch([child.key]).get(child.key)
+    def _after_child(self, services: _services.Services, key: str, why: str) -> None:
+        # An attempt whose child ended or answered without the task ending (crash, OOM
+        # kill, os._exit, an error outside the task) is lost: end it now instead of
+        # waiting for its lease to run out.
+        seen = services.leases.watch([key]).get(key)
         if seen is None or seen.status not in (TaskStatus.IN_PROGRESS, TaskStatus.ABORTING):
             return
-        lost = services.leases.lose(child.key, seen.attempt, why)
+        lost = services.leases.lose(key, seen.attempt, why)
         if lost is not None:
             self._fence(services, lost)
 
@@ -307,7 +338,7 @@ class Worker:
 
     # -- stopping ---------------------------------------------------------------------
 
-    def _drain(self, pool: ProcessPool, services: _services.Services) -> None:
+    def _drain(self, pool: PreforkPool, services: _services.Services) -> None:
         deadline = time.monotonic() + (0 if self._hurry.is_set() else self.options.grace)
         log.info("worker draining running=%d grace=%.1fs", len(pool), self.options.grace)
         while len(pool) and time.monotonic() < deadline and not self._hurry.is_set():
@@ -316,13 +347,12 @@ class Worker:
         if len(pool):
             self._abort_remaining(pool, services)
         for child in pool.running():
-            child.kill()
-            child.process.join(5)
-            self._after_child(services, child, "killed when its worker shut down")
-        pool.kill_all()
+            pool.kill(child)
+            self._after_child(services, child.key, "killed when its worker shut down")
+        pool.close()
         log.info("worker stopped worker_id=%s", self.worker_id)
 
-    def _abort_remaining(self, pool: ProcessPool, services: _services.Services) -> None:
+    def _abort_remaining(self, pool: PreforkPool, services: _services.Services) -> None:
         for child in pool.running():
             try:
                 cancel(child.key)  # as the system: aborts whatever can be aborted

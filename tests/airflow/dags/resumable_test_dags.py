@@ -135,6 +135,16 @@ with _dag("rsm_task_inside") as task_inside:
     pages()
 
 
+with _dag("rsm_plain") as plain:
+
+    @airflow_task(task_id="pages")
+    def plain_pages() -> str:
+        finished = count_pages(2)  # ends before the page where try 1 would crash
+        return str(finished.status)
+
+    plain_pages()
+
+
 # JSON null at depth through the task's state store (Airflow's own on 3.3+): try 1
 # writes, fails; try 2 reads what try 1 wrote and returns it to XCom.
 NULLS = {"state": {"result_state": None, "life_cycle": "RUNNING"}, "runs": [None, {"id": None}]}

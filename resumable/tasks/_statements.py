@@ -1,0 +1,202 @@
+"""The task layer's hot statements, compiled once per engine and run directly.
+
+A no-op task is a handful of single-row statements, so what surrounds each statement
+matters as much as the statement: SQLAlchemy's per-call machinery (a pool checkout
+with its pre-ping round trip, compilation cache lookups, result objects) cost more
+than the statements themselves on PostgreSQL. The statements below are written once in
+SQLAlchemy Core, compiled once per engine, and executed through the checkpoint store's
+:class:`~resumable.store._sql_direct.DirectExecutor` (kept connections, autocommit,
+one retry on a broken connection), exactly as the store's own hot statements are.
+
+Every statement here is safe to send twice after a broken connection: the insert does
+nothing when its uuid already exists, and the moves are compare-and-sets that a second
+try finds already made (it then reports "lost" and the caller re-reads the row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import MetaData, Table, bindparam, null, or_, select, update
+from sqlalchemy.engine import Engine
+
+from resumable._db.dialect import dialect_insert
+from resumable._db.engine import Database
+from resumable.migrations.schema import tasks
+from resumable.store._sql_direct import CompiledStatement, DirectExecutor
+from resumable.tasks._models import TaskStatus
+from resumable.tasks._transitions import can_move, sources_of
+
+INSERT_COLUMNS = (
+    "uuid",
+    "name",
+    "task_key",
+    "task_name",
+    "scope",
+    "status",
+    "active_dedup_key",
+    "attempt",
+    "retries",
+    "retry_delay",
+    "timeout",
+    "abortable",
+    "timeout_unenforceable",
+    "created_by",
+    "arguments",
+    "kill_after",
+    "executor",
+    "celery_task_id",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "heartbeat_at",
+)
+
+_INSERT_BINDS = tuple((name, f"v_{name}") for name in INSERT_COLUMNS)
+
+
+def _reader(column_type: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    try:
+        reader: Callable[[Any], Any] | None = column_type.dialect_impl(dialect).result_processor(
+            dialect, None
+        )
+    except TypeError:
+        # psycopg's numeric types want the column's type code; its floats need nothing.
+        return None
+    return reader
+
+
+class HotStatements:
+    """Compiled statements for creating, claiming, reading and finishing a task.
+
+    Args:
+        database: The task database (its ``auto`` engine's pool is shared).
+    """
+
+    def __init__(self, database: Database) -> None:
+        engine: Engine = database.auto
+        table: Table = tasks
+        if database.schema:
+            # Compiled statements bypass schema_translate_map: name the schema in a copy.
+            engine = engine.execution_options(schema_translate_map=None)
+            table = tasks.to_metadata(MetaData(), schema=database.schema)
+        dialect: Any = engine.dialect
+        self.direct = DirectExecutor(engine, database.url)
+        self.integrity_error: type[Exception] = (
+            getattr(dialect, "loaded_dbapi", None) or dialect.dbapi
+        ).IntegrityError
+        # UPDATE … RETURNING: PostgreSQL always, SQLite from 3.35 under SQLAlchemy 2.
+        self.returning = bool(getattr(dialect, "update_returning", False))
+        c = table.c
+        self.columns: tuple[str, ...] = tuple(column.name for column in c)
+        self._readers: list[Callable[[Any], Any] | None] = [
+            _reader(column.type, dialect) for column in c
+        ]
+
+        def compiled(statement: Any) -> CompiledStatement:
+            return CompiledStatement(statement, engine)
+
+        self.insert = compiled(
+            dialect_insert(table, dialect.name)
+            .values({name: bindparam(f"v_{name}") for name in INSERT_COLUMNS})
+            .on_conflict_do_nothing(index_elements=["uuid"])
+        )
+        self.get = compiled(select(table).where(c.uuid == bindparam("p_uuid")))
+        claim = (
+            update(table)
+            .where(
+                c.uuid == bindparam("p_uuid"),
+                # Literal comparisons, not IN: compiled SQL cannot expand lists.
+                or_(*(c.status == s.value for s in sources_of(TaskStatus.IN_PROGRESS))),
+                or_(c.not_before.is_(None), c.not_before <= bindparam("p_now")),
+            )
+            .values(
+                status=TaskStatus.IN_PROGRESS.value,
+                abort_reason=null(),
+                updated_at=bindparam("p_now"),
+                started_at=bindparam("p_now"),
+                heartbeat_at=bindparam("p_now"),
+                # As _move_values does for IN_PROGRESS: this attempt's ETA counts from
+                # where it starts.
+                progress_start_fraction=c.progress_fraction,
+            )
+        )
+        assert can_move(TaskStatus.IN_PROGRESS, TaskStatus.SUCCESS)
+        succeed = (
+            update(table)
+            .where(
+                c.uuid == bindparam("p_uuid"),
+                c.status == TaskStatus.IN_PROGRESS.value,
+                c.attempt == bindparam("p_attempt"),
+            )
+            .values(
+                status=TaskStatus.SUCCESS.value,
+                active_dedup_key=null(),
+                error_message=null(),
+                exception_type=null(),
+                stack_trace=null(),
+                updated_at=bindparam("p_now"),
+                ended_at=bindparam("p_now"),
+            )
+        )
+        if self.returning:
+            claim = claim.returning(*c)
+            succeed = succeed.returning(*c)
+        self.claim = compiled(claim)
+        self.succeed = compiled(succeed)
+
+    def row(self, raw: Any) -> dict[str, Any]:
+        """A fetched row as ``{column: Python value}``, types converted as SQLAlchemy would."""
+        return {
+            name: value if reader is None else reader(value)
+            for name, reader, value in zip(self.columns, self._readers, raw, strict=True)
+        }
+
+    def insert_row(self, values: Mapping[str, Any]) -> bool:
+        """Insert a task row; False when its uuid already existed (a retried send).
+
+        Raises:
+            The driver's IntegrityError: another active task holds the dedup key.
+        """
+
+        unknown = set(values) - set(INSERT_COLUMNS)
+        if unknown:  # a new column written by create() must be added above, or it is lost
+            raise AssertionError(f"INSERT_COLUMNS lacks {sorted(unknown)}")
+
+        def work(cursor: Any) -> bool:
+            cursor.execute(
+                self.insert.sql,
+                self.insert.parameters({bind: values.get(name) for name, bind in _INSERT_BINDS}),
+            )
+            return bool(cursor.rowcount)
+
+        result: bool = self.direct.call(work)
+        return result
+
+    def fetch(self, task_uuid: str) -> dict[str, Any] | None:
+        """The task's row, or None."""
+        raw = self.direct.fetch_one(self.get, {"p_uuid": task_uuid})
+        return None if raw is None else self.row(raw)
+
+    def move_returning(
+        self, statement: CompiledStatement, task_uuid: str, now: datetime, **extra: Any
+    ) -> dict[str, Any] | None:
+        """Run a compare-and-set move; the moved row, or None when another writer won."""
+        values = {"p_uuid": task_uuid, "p_now": now, **{f"p_{k}": v for k, v in extra.items()}}
+        if self.returning:
+            raw = self.direct.fetch_one(statement, values)
+            return None if raw is None else self.row(raw)
+
+        def work(cursor: Any) -> int:
+            cursor.execute(statement.sql, statement.parameters(values))
+            return int(cursor.rowcount)
+
+        if not self.direct.call(work):
+            return None
+        return self.fetch(task_uuid)
+
+    def close(self) -> None:
+        """Give the kept connections back to the pool."""
+        self.direct.close()

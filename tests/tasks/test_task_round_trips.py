@@ -1,0 +1,59 @@
+"""Round trips are part of a path's contract: a no-op task costs what it must, no more.
+
+Counted at the driver (statements, pre-pings, BEGIN/COMMIT, signal publishes), after a
+warm-up, so the counts are exact and stable: these are not timing asserts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from resumable import TaskOptions, _config, task
+from resumable._db.roundtrips import count_round_trips
+
+
+@task(name="tests.round_trips.noop")
+def noop() -> None:
+    return None
+
+
+def _published(statements: list[str]) -> int:
+    return sum("pg_notify" in s for s in statements)
+
+
+@pytest.mark.parametrize("executor", ["inline", "thread"])
+def test_direct_call_is_create_and_start_then_the_final_move(
+    configure_tasks: Callable[..., _config.Settings], executor: str
+) -> None:
+    configure_tasks(executor=executor)
+    noop()  # connections, tables
+    with count_round_trips() as trips:
+        t = noop()
+    assert t.status == "success" and t.ended_at is not None and t.subscribers == []
+    # INSERT … IN_PROGRESS, UPDATE … SUCCESS (RETURNING the row), and on PostgreSQL
+    # without Redis the signal other processes' wait() listens to.
+    assert trips.total - _published(trips.statements) == 2, trips.statements
+    assert _published(trips.statements) <= 1
+
+
+def test_waiting_on_an_ended_task_reads_it_once(
+    configure_tasks: Callable[..., _config.Settings],
+) -> None:
+    configure_tasks()
+    t = noop()
+    t.wait(timeout=5)
+    with count_round_trips() as trips:
+        assert t.wait(timeout=5).status == "success"
+    # The row and its subscribers (PostgreSQL may pre-ping a pooled connection once).
+    assert len([s for s in trips.statements if s.strip(" ;")]) == 2, trips.statements
+
+
+def test_keyed_direct_call_still_reads_its_subscribers(
+    configure_tasks: Callable[..., _config.Settings],
+) -> None:
+    configure_tasks()
+    t = noop(options=TaskOptions(task_key="k"))
+    assert t.status == "success" and t.task_key == "k"
+    assert noop(options=TaskOptions(task_key="k")).uuid != t.uuid  # the key was freed
