@@ -20,15 +20,24 @@ TEST_DEPS = [
     "httpx>=0.24",  # the REST API tests talk to a real uvicorn server
 ]
 
-# Real Celery workers are slow to start: their tests have a session of their own.
+# Real Celery workers and real `resumable worker` processes are slow to start: their
+# tests have sessions of their own, so `nox -s tests` stays well under ten minutes.
 NOT_CELERY = ["--ignore=tests/celery"]
+NOT_WORKERS = ["--ignore=tests/workers"]
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The test suite over memory, SQLite, PostgreSQL and Redis."""
+    """The test suite over memory, SQLite, PostgreSQL and Redis (workers and Celery apart)."""
     session.install("-e", ".[all]", *TEST_DEPS)
-    session.run("pytest", *(session.posargs or ["-q", *NOT_CELERY]))
+    session.run("pytest", *(session.posargs or ["-q", *NOT_CELERY, *NOT_WORKERS]))
+
+
+@nox.session(python=PYTHON)
+def workers(session: nox.Session) -> None:
+    """Real `resumable worker` processes: leases, SIGKILL recovery, push aborts, the pool."""
+    session.install("-e", ".[all]", *TEST_DEPS)
+    session.run("pytest", *(session.posargs or ["-q", "tests/workers"]))
 
 
 @nox.session(python=PYTHON)
