@@ -9,9 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import sqlalchemy
 
 from resumable import TaskOptions, _config, task
 from resumable._db.roundtrips import count_round_trips
+
+# The counts are the contract on SQLAlchemy 2 with psycopg 3, where the hot statements use
+# RETURNING and the counter hooks psycopg 3's cursors. On SQLAlchemy 1.4 + psycopg2 (beside
+# Airflow 2) the counter sees no PostgreSQL statements and SQLite reads the row back once
+# more (3 round trips for a direct call, not 2): not asserted there.
+pytestmark = pytest.mark.skipif(
+    int(sqlalchemy.__version__.split(".", maxsplit=1)[0]) < 2,
+    reason="round trips are counted on SQLAlchemy 2 + psycopg 3",
+)
 
 
 @task(name="tests.round_trips.noop")
