@@ -9,7 +9,6 @@ session's CSRF token in a header, which only our own page knows.
 from __future__ import annotations
 
 import hmac
-import threading
 from dataclasses import dataclass
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -17,7 +16,7 @@ from urllib.parse import urlsplit
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from resumable import _config
+from resumable.api._per_database import PerDatabase
 from resumable.api._tokens import ApiUser, TokenStore, csrf_token_for
 
 SESSION_COOKIE = "resumable_session"
@@ -29,32 +28,11 @@ bearer_scheme = HTTPBearer(
 )
 
 
-class TokenStores:
-    """One :class:`TokenStore` per task database URL, made on first use.
+class TokenStores(PerDatabase[TokenStore]):
+    """One :class:`TokenStore` per task database URL, made on first use."""
 
-    Resolved per request from the settings in force, so an application that calls
-    ``resumable.configure()`` again (tests do) authenticates against the new database.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._stores: dict[str, TokenStore] = {}
-
-    def current(self) -> TokenStore:
-        """The token store of the configured task database."""
-        url = _config.current_settings()[0].database_url
-        with self._lock:
-            found = self._stores.get(url)
-            if found is None:
-                found = self._stores[url] = TokenStore(url)
-            return found
-
-    def close(self) -> None:
-        """Release every store's connections."""
-        with self._lock:
-            stores, self._stores = list(self._stores.values()), {}
-        for store in stores:
-            store.close()
+    def open(self, url: str) -> TokenStore:
+        return TokenStore(url)
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 
-from resumable import _config
 from resumable.api._auth import Session, session
 from resumable.api._models import ErrorOut, StoreScopeOut
+from resumable.api._per_database import PerDatabase
 from resumable.store import Store, open_store
 
 router = APIRouter(
@@ -25,28 +24,11 @@ router = APIRouter(
 _MISSING = object()
 
 
-class Stores:
+class Stores(PerDatabase[Store]):
     """The checkpoint store of the configured task database (where ``ctx.store`` lives)."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._stores: dict[str, Store] = {}
-
-    def current(self) -> Store:
-        """The store of the task database in force."""
-        url = _config.current_settings()[0].database_url
-        with self._lock:
-            found = self._stores.get(url)
-            if found is None:
-                found = self._stores[url] = open_store(url)
-            return found
-
-    def close(self) -> None:
-        """Close every store opened."""
-        with self._lock:
-            stores, self._stores = list(self._stores.values()), {}
-        for store in stores:
-            store.close()
+    def open(self, url: str) -> Store:
+        return open_store(url)
 
 
 Segment = Annotated[str, Path(min_length=1, max_length=512, pattern=r"^[^\x00]+$")]
