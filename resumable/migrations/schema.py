@@ -101,6 +101,10 @@ tasks = Table(
     # run) the current attempt; NULL on a PENDING celery row means no message was sent
     # for it yet (a reaped attempt), so a Celery worker's keeper sends one.
     Column("celery_task_id", String(255), nullable=True),
+    # Migration 7: the queue a worker must serve to claim the task (NULL: the default
+    # queue), and the function's return value as canonical JSON once it succeeded.
+    Column("queue", String(255), nullable=True),
+    Column("result", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime, nullable=True),
     Column("ended_at", UTCDateTime, nullable=True),
@@ -113,6 +117,8 @@ tasks = Table(
     Index("ix_resumable_tasks_name_created_at", "name", "created_at"),
     Index("ix_resumable_tasks_status_created_at", "status", "created_at"),
     Index("ix_resumable_tasks_created_by_created_at", "created_by", "created_at"),
+    # Claiming by registered name and queue (migration 7).
+    Index("ix_resumable_tasks_status_queue_name", "status", "queue", "name"),
 )
 
 task_subscribers = Table(
@@ -139,4 +145,21 @@ api_tokens = Table(
     Column("admin", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_resumable_api_tokens_user_id", "user_id"),
+)
+
+# Live workers (migration 7): each `resumable worker` (and each Celery worker with
+# resumable loaded) keeps one row with the task names and queues it can run, so
+# listings can mark a pending task that no live worker can run.
+workers = Table(
+    "resumable_workers",
+    metadata,
+    Column("worker_id", String(255), primary_key=True),
+    Column("hostname", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("engine", String(16), nullable=False),
+    Column("task_names", Text, nullable=False),
+    Column("queues", Text, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Index("ix_resumable_workers_heartbeat_at", "heartbeat_at"),
 )

@@ -82,6 +82,15 @@ def _v6_progress_start(conn: Connection) -> None:
     _add_columns(conn, "resumable_tasks", ("progress_start_fraction",))
 
 
+def _v7_boundary(conn: Connection) -> None:
+    _add_columns(conn, "resumable_tasks", ("queue", "result"))
+    index = next(
+        i for i in schema.tasks.indexes if i.name == "ix_resumable_tasks_status_queue_name"
+    )
+    index.create(conn, checkfirst=True)
+    schema.workers.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "checkpoint store: state and attempts", _v1_checkpoint_store),
     Migration(2, "tasks: tasks and task subscribers", _v2_tasks),
@@ -89,4 +98,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "api: bearer tokens; task listing indexes", _v4_api),
     Migration(5, "tasks: the Celery message id of the current attempt", _v5_celery),
     Migration(6, "tasks: progress fraction at the start of each attempt", _v6_progress_start),
+    Migration(7, "tasks: queue and result; live workers and what they can run", _v7_boundary),
 )
