@@ -7,11 +7,13 @@ import functools
 import inspect
 import json
 import logging
+import sys
 import threading
 import uuid as uuid_module
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from resumable._db.types import utcnow
@@ -68,6 +70,61 @@ def registered_names() -> list[str]:
         return list(_registry)
 
 
+def import_name(module: str | None) -> str | None:
+    """The name other processes import ``module`` by.
+
+    ``__main__`` (a script run as ``python billing.py`` or ``python -m billing``) is
+    mapped, as Celery maps it, to the name the same file has when imported: the main
+    module's ``__spec__.name`` under ``-m``, else the script's file name when that is
+    a valid module name. Otherwise it stays ``__main__``.
+    """
+    if module != "__main__":
+        return module
+    main = sys.modules.get("__main__")
+    spec_name = getattr(getattr(main, "__spec__", None), "name", None)
+    if isinstance(spec_name, str) and spec_name and spec_name != "__main__":
+        return spec_name
+    path = getattr(main, "__file__", None)
+    if isinstance(path, str):
+        stem = Path(path).stem
+        if stem.isidentifier() and stem != "__main__":
+            return stem
+    return module
+
+
+def origin_of(fn: Any) -> str | None:
+    """Where ``fn`` is defined, as ``module.qualname`` (module as other processes import
+    it); None for callables without a qualified name (instances, partials)."""
+    qualname = getattr(fn, "__qualname__", None)
+    if not isinstance(qualname, str) or not qualname:
+        return None
+    module = import_name(getattr(fn, "__module__", None))
+    return qualname if not module else f"{module}.{qualname}"
+
+
+def _register(definition: Definition) -> None:
+    """Add ``definition`` under its name; a name holds one function per process.
+
+    The same function defined again (same module and qualified name: a reloaded
+    module, a test importing it twice, a script that imports itself) replaces the
+    earlier definition; any other function already holding the name is an error.
+    """
+    with _registry_lock:
+        taken = _registry.get(definition.name)
+        if taken is not None and not (
+            taken.fn is definition.fn
+            or (definition.origin is not None and taken.origin == definition.origin)
+        ):
+            raise ConfigurationError(
+                f"@task name {definition.name!r} is already taken by "
+                f"{taken.origin or taken.fn!r}; {definition.origin or definition.fn!r} "
+                "needs another name= (task names are unique per process)"
+            )
+        if taken is not None:
+            log.debug("task %r redefined; the newest definition wins", definition.name)
+        _registry[definition.name] = definition
+
+
 def _validate_function(fn: Any) -> None:
     if not callable(fn):
         raise ConfigurationError(f"@task needs a function, got {fn!r}")
@@ -98,9 +155,15 @@ def _definition(
     kill_after: Any = None,
 ) -> Definition:
     _validate_function(fn)
-    task_name = validate_text(name, "@task name", MAX_NAME_LENGTH) or getattr(fn, "__name__", None)
+    origin = origin_of(fn)
+    task_name = validate_text(name, "@task name", MAX_NAME_LENGTH) or origin
     if not task_name:
         raise ConfigurationError(f"@task cannot name {fn!r}: pass name=")
+    if len(task_name) > MAX_NAME_LENGTH:
+        raise ConfigurationError(
+            f"@task default name {task_name[:60]!r}... is longer than {MAX_NAME_LENGTH} "
+            "characters: pass a shorter name="
+        )
     try:
         task_scope = TaskScope(scope)
     except ValueError:
@@ -123,6 +186,7 @@ def _definition(
     return Definition(
         fn=fn,
         name=task_name,
+        origin=origin,
         scope=task_scope,
         timeout=validate_timeout(timeout, "@task timeout"),
         retries=retries,
@@ -410,7 +474,10 @@ def task(
     Args:
         fn: The function (sync or ``async def``). It must not take ``ctx`` or
             ``options`` parameters: the context comes from :func:`get_context`.
-        name: Registered name (default: the function's ``__name__``).
+        name: Registered name, unique in the process (default: the function's
+            module-qualified name, ``billing.export``; a script run as ``__main__``
+            uses its import name, see :func:`import_name`). Workers look tasks up by
+            this name, so it is what a stored row refers to.
         scope: ``TaskScope.PRIVATE`` (default), ``SHARED`` or ``SYSTEM``.
         timeout: Default seconds allowed once in progress (``TaskOptions.timeout``
             overrides it); None: no timeout.
@@ -423,7 +490,8 @@ def task(
             TIMED_OUT with a note that it was killed. None (default): never killed.
 
     Raises:
-        ConfigurationError: invalid options or function, at definition time.
+        ConfigurationError: invalid options or function, or a name another function
+            already registered in this process, at definition time.
     """
 
     def decorate(function: Callable[P, R]) -> TaskFunction[P, R]:
@@ -437,10 +505,7 @@ def task(
             keep_state=keep_state,
             kill_after=kill_after,
         )
-        with _registry_lock:
-            if definition.name in _registry:
-                log.debug("task %r redefined; the newest definition wins", definition.name)
-            _registry[definition.name] = definition
+        _register(definition)
         return TaskFunction(definition)
 
     if fn is not None:

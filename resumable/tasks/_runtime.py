@@ -56,6 +56,9 @@ class Definition:
     retry_delay: float
     keep_state: bool
     kill_after: float | None = None
+    origin: str | None = None
+    """``module.qualname`` of ``fn``: the same function defined again may re-register
+    its name, another function may not."""
 
     @property
     def is_async(self) -> bool:
