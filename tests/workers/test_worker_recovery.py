@@ -162,7 +162,7 @@ def test_unregistered_task_name_stays_pending(
         """
 from resumable import task
 
-@task(name="never_imported_by_the_worker")
+@task(name=__name__ + ".never_imported_by_the_worker")
 def lonely() -> None:
     pass
 """,
