@@ -30,8 +30,9 @@ def test_list_show_cancel_prune(
     url = settings.database_url
 
     @task(scope=TaskScope.SHARED)
-    def report(n: int) -> None:
+    def report(n: int) -> dict[str, int]:
         get_context().update_task(progress=(n, n), payload={"rows": n})
+        return {"done": n}
 
     done = report(3, options=TaskOptions(task_key="done", task_name="Report 3"))
     with resumable.acting_as("alice"):
@@ -50,8 +51,9 @@ def test_list_show_cancel_prune(
     code, out, _ = _run(capsys, "show", "--database-url", url, done.uuid, "--json")
     shown = json.loads(out)
     assert code == 0 and shown["status"] == "success" and shown["payload"] == {"rows": 3}
+    assert shown["result"] == {"done": 3}
     code, out, _ = _run(capsys, "show", "--database-url", url, done.uuid)
-    assert code == 0 and '{"rows": 3}' in out
+    assert code == 0 and '{"rows": 3}' in out and '{"done": 3}' in out
 
     code, out, _ = _run(capsys, "cancel", "--database-url", url, "--user", "bob", parked.uuid)
     assert (code, out.strip()) == (0, "unsubscribed")
