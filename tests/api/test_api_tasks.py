@@ -310,6 +310,20 @@ def test_cancel_aborts_a_running_abortable_task(
     assert again.status_code == 409 and "already ended" in again.json()["detail"]
 
 
+def test_cancel_aborts_a_task_declared_abortable_without_a_handler(
+    client: httpx.Client, tokens: Tokens, gate: str
+) -> None:
+    with acting_as("alice"):
+        t = jobs.watching.schedule(gate)
+    _started(gate)
+    listed = client.get(f"/api/v1/task/{t.uuid}", headers=tokens.headers("alice")).json()
+    assert listed["cancellable"] is True and listed["cancel_blocked_reason"] is None
+    response = _cancel(client, tokens, "alice", t.uuid)
+    assert (response.status_code, response.json()) == (200, {"action": "aborted"})
+    with acting_as("alice"):
+        assert t.wait(timeout=jobs.DEADLINE).status == "aborted"
+
+
 def test_cancel_without_an_abort_handler_is_409(
     client: httpx.Client, tokens: Tokens, gate: str
 ) -> None:

@@ -166,3 +166,20 @@ def test_short_uuids_and_prefix_lookup(
     assert code == 1 and "several tasks" in err
     code, out, _ = _run(capsys, "cancel", "--database-url", url, "--user", "bob", mine.uuid[:8])
     assert (code, out.strip()) == (0, "aborted")
+
+
+def test_cancel_of_a_running_task_declared_abortable(
+    tasks_db: Any, capsys: pytest.CaptureFixture[str], gate: Any
+) -> None:
+    @task(abortable=True)
+    def watching() -> None:
+        gate.block()
+        get_context().abort_requested.wait(20)
+
+    t = watching.schedule()
+    gate.wait_entered()
+    url = tasks_db.database_url
+    code, out, _ = _run(capsys, "cancel", "--database-url", url, "--force", t.uuid)
+    gate.release.set()
+    assert (code, out.strip()) == (0, "aborted")
+    assert t.wait(timeout=20).status == "aborted"
