@@ -10,11 +10,17 @@ import click
 from resumable import _config
 from resumable.cli._params import DURATION, DURATION_HELP, DURATION_OR_ZERO
 from resumable.execution.worker._daemon import IMPORTS_ENV, Worker, WorkerOptions
+from resumable.tasks._workers import DEFAULT_QUEUE
 
 
 def _modules(values: tuple[str, ...]) -> tuple[str, ...]:
     listed = list(values) or [os.environ.get(IMPORTS_ENV, "")]
     return tuple(m.strip() for value in listed for m in value.split(",") if m.strip())
+
+
+def _queues(values: tuple[str, ...]) -> tuple[str, ...]:
+    named = tuple(dict.fromkeys(q.strip() for v in values for q in v.split(",") if q.strip()))
+    return named or (DEFAULT_QUEUE,)
 
 
 def _retention_days(retention: float | None, retention_days: float | None) -> float:
@@ -32,6 +38,14 @@ def _retention_days(retention: float | None, retention_days: float | None) -> fl
     multiple=True,
     metavar="MODULE",
     help=f"Module defining @task functions (repeat or comma-separate; default ${IMPORTS_ENV}).",
+)
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    metavar="NAME",
+    help="Claim only tasks on this queue (repeat or comma-separate; default: the default "
+    "queue only, named 'default': --queue default --queue exports serves both).",
 )
 @click.option(
     "--concurrency",
@@ -135,6 +149,7 @@ def _retention_days(retention: float | None, retention_days: float | None) -> fl
 )
 def worker(
     imports: tuple[str, ...],
+    queues: tuple[str, ...],
     concurrency: int,
     database_url: str | None,
     redis_url: str | None,
@@ -154,8 +169,10 @@ def worker(
     """Run scheduled tasks (executor="worker") until SIGTERM, then drain gracefully.
 
     Attempts run in a pool of --concurrency long-lived child processes, one attempt
-    at a time each. Workers need no leader: run as many as you like against one
-    database.
+    at a time each. A worker claims only tasks whose names its --import modules
+    register, on the queues it serves (--queue); it leaves every other task pending
+    for a worker that can run it. Workers need no leader: run as many as you like
+    against one database.
     """
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -171,6 +188,7 @@ def worker(
     options = WorkerOptions(
         concurrency=concurrency,
         imports=_modules(imports),
+        queues=_queues(queues),
         poll_interval=poll_interval,
         grace=grace,
         prune_every=prune_every,
