@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from resumable._db.engine import open_database
+from resumable.cli._urls import persistent
 from resumable.migrations import SCHEMA_VERSION, migrate
 from resumable.store import default_store_url
 
@@ -23,7 +24,7 @@ def db() -> None:
 )
 def migrate_(url: str | None) -> None:
     """Bring the database's resumable tables to the current schema version."""
-    database = open_database(url or default_store_url())
+    database = open_database(persistent(url or default_store_url(), "--url"))
     try:
         applied = migrate(database)
     finally:
