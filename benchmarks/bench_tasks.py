@@ -265,7 +265,7 @@ def bench_round_trips(url: str) -> dict[str, tuple[int, list[str]]]:
         # and the read of the claimed row (worker), then the child's run.
         noop.schedule()
         with count_round_trips() as trips:
-            (claimed,) = services.leases.claim_due(1, "bench")
+            (claimed,) = services.leases.claim_due(1, "bench", [noop.name])
             services.repository.get(claimed, subscribers=False)
             assert run_here(services, claimed)  # settled: the worker looks no further
         result["run on the worker (claim, then the child)"] = (

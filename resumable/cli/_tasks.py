@@ -31,6 +31,7 @@ from resumable.cli._params import DURATION, DURATION_HELP, DURATION_OR_ZERO, Wat
 from resumable.cli._tables import ESSENTIAL, Column, fitted_table
 from resumable.cli._urls import persistent, redis_url, require_initialised
 from resumable.tasks._identity import state_scope
+from resumable.tasks._workers import unrunnable
 
 _STATUS_STYLE = {
     "pending": "yellow",
@@ -152,9 +153,11 @@ def format_percent(t: Task) -> str:
     return "-"
 
 
-def _status(t: Task) -> str:
+def _status(t: Task, no_worker: bool = False) -> str:
     style = _STATUS_STYLE.get(t.status.value, "")
     text = f"[{style}]{t.status.value}[/{style}]" if style else t.status.value
+    if no_worker:  # pending, and no live worker registered its name and queue
+        text += " [red](no worker)[/red]"
     if t.timeout_unenforceable:
         text += " [yellow](timeout not enforced)[/yellow]"
     return text
@@ -201,15 +204,18 @@ def list_(
     """
     with _session(database_url, user, admin):
         found = resumable.list_tasks(status=list(statuses) or None, limit=limit)
+        stranded = unrunnable(found)
     if as_json:
         for t in found:
-            click.echo(json.dumps(_as_dict(t), sort_keys=True))
+            click.echo(
+                json.dumps({**_as_dict(t), "no_worker": stranded.get(t.uuid)}, sort_keys=True)
+            )
         return
     rows = [
         [
             t.uuid if full_uuid else t.uuid[:SHORT_UUID],
             t.task_name or t.name,
-            _status(t),
+            _status(t, t.uuid in stranded),
             format_percent(t),
             relative(t.created_at),
             duration_in_words(t.progress.eta_seconds),
@@ -264,6 +270,7 @@ def _as_dict(t: Task) -> dict[str, object]:
             "eta_seconds": t.progress.eta_seconds,
         },
         "payload": t.payload,
+        "result": t.result,
         "error_message": t.error_message,
         "exception_type": t.exception_type,
         "subscribers": t.subscribers,
@@ -293,8 +300,10 @@ def show(
     """Show every field of one task."""
     with _session(database_url, user, admin):
         t = resumable.get_task(resolve_uuid(task_uuid))
+        stranded = unrunnable([t]).get(t.uuid)
     if as_json:
-        click.echo(json.dumps({**_as_dict(t), "stack_trace": t.stack_trace}, sort_keys=True))
+        shown = {**_as_dict(t), "stack_trace": t.stack_trace, "no_worker": stranded}
+        click.echo(json.dumps(shown, sort_keys=True))
         return
     table = Table(show_header=False, title=f"task {t.uuid}")
     table.add_column("field", style="bold")
@@ -304,7 +313,7 @@ def show(
         ("task_name", t.task_name or "-"),
         ("task_key", t.task_key or "-"),
         ("scope", t.scope.value),
-        ("status", _status(t)),
+        ("status", _status(t, stranded is not None)),
         ("attempt", str(t.attempt)),
         ("progress", format_percent(t)),
         ("eta", duration_in_words(t.progress.eta_seconds)),
@@ -316,9 +325,10 @@ def show(
         ("duration", duration_in_words(t.duration_seconds)),
         ("timeout", "-" if t.timeout is None else f"{t.timeout:g} s"),
         ("payload", "-" if t.payload is None else json.dumps(t.payload, sort_keys=True)),
+        ("result", "-" if t.result is None else json.dumps(t.result, sort_keys=True)),
         ("error", t.error_message or "-"),
         ("exception_type", t.exception_type or "-"),
-        ("worker", t.worker_id or "-"),
+        ("worker", t.worker_id or stranded or "-"),
         ("celery_task_id", t.celery_task_id or "-"),
     ]
     for field, value in rows:

@@ -13,6 +13,7 @@ from resumable.cli._params import DURATION, DURATION_HELP, DURATION_OR_ZERO
 from resumable.cli._urls import persistent
 from resumable.cli._urls import redis_url as checked_redis_url
 from resumable.execution.worker._daemon import IMPORTS_ENV, Worker, WorkerOptions
+from resumable.tasks._workers import DEFAULT_QUEUE
 
 
 def _modules(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -42,6 +43,11 @@ def _import_all(modules: tuple[str, ...]) -> None:
             ) from None
 
 
+def _queues(values: tuple[str, ...]) -> tuple[str, ...]:
+    named = tuple(dict.fromkeys(q.strip() for v in values for q in v.split(",") if q.strip()))
+    return named or (DEFAULT_QUEUE,)
+
+
 def _retention_days(retention: float | None, retention_days: float | None) -> float:
     if retention is not None and retention_days is not None:
         raise click.UsageError("give --retention or --retention-days, not both")
@@ -57,6 +63,14 @@ def _retention_days(retention: float | None, retention_days: float | None) -> fl
     multiple=True,
     metavar="MODULE",
     help=f"Module defining @task functions (repeat or comma-separate; default ${IMPORTS_ENV}).",
+)
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    metavar="NAME",
+    help="Claim only tasks on this queue (repeat or comma-separate; default: the default "
+    "queue only, named 'default': --queue default --queue exports serves both).",
 )
 @click.option(
     "--concurrency",
@@ -160,6 +174,7 @@ def _retention_days(retention: float | None, retention_days: float | None) -> fl
 )
 def worker(
     imports: tuple[str, ...],
+    queues: tuple[str, ...],
     concurrency: int,
     database_url: str | None,
     redis_url: str | None,
@@ -179,8 +194,10 @@ def worker(
     """Run scheduled tasks (executor="worker") until SIGTERM, then drain gracefully.
 
     Attempts run in a pool of --concurrency long-lived child processes, one attempt
-    at a time each. Workers need no leader: run as many as you like against one
-    database.
+    at a time each. A worker claims only tasks whose names its --import modules
+    register, on the queues it serves (--queue); it leaves every other task pending
+    for a worker that can run it. Workers need no leader: run as many as you like
+    against one database.
     """
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -200,6 +217,7 @@ def worker(
     options = WorkerOptions(
         concurrency=concurrency,
         imports=modules,
+        queues=_queues(queues),
         poll_interval=poll_interval,
         grace=grace,
         prune_every=prune_every,

@@ -23,6 +23,7 @@ from resumable.tasks._leases import Reaping, lease_lapsed, reaping
 from resumable.tasks._models import TaskStatus
 from resumable.tasks._repository import _move_values
 from resumable.tasks._transitions import ABORT_REASON_TIMEOUT, sources_of, status_after_abort
+from resumable.tasks._workers import DEFAULT_QUEUE, among, queue_filter
 
 _t = tasks.c
 _RUNNING = (TaskStatus.IN_PROGRESS.value, TaskStatus.ABORTING.value)
@@ -64,14 +65,24 @@ class LeaseRepository:
         self._db = database
         self.url = database.url
 
-    def claim_due(self, limit: int, worker_id: str, now: datetime | None = None) -> list[str]:
-        """Claim up to ``limit`` due PENDING tasks meant for worker processes.
+    def claim_due(
+        self,
+        limit: int,
+        worker_id: str,
+        names: Collection[str],
+        queues: Collection[str] = (DEFAULT_QUEUE,),
+        now: datetime | None = None,
+    ) -> list[str]:
+        """Claim up to ``limit`` due PENDING tasks meant for worker processes, among
+        those named one of ``names`` (registered in the worker) on one of ``queues``
+        (``default``: rows without a queue).
 
         Oldest first. On PostgreSQL, candidate rows are locked with ``SKIP LOCKED`` so
         concurrent workers take different tasks instead of queueing on the same ones;
-        on SQLite the write transaction serializes workers. Returns the claimed uuids.
+        on SQLite the write transaction serializes workers. Rows of other names or
+        queues are not touched. Returns the claimed uuids.
         """
-        if limit <= 0:
+        if limit <= 0 or not names or not queues:
             return []
         now = now or utcnow()
         pending = [s.value for s in sources_of(TaskStatus.IN_PROGRESS)]
@@ -80,9 +91,12 @@ class LeaseRepository:
             _t.executor == WORKER_EXECUTOR,
             or_(_t.not_before.is_(None), _t.not_before <= now),
         )
+        dialect = self._db.dialect
         candidates = (
             select(_t.uuid)
-            .where(due)
+            # A row's name and queue never change: the guarded update below needs
+            # only the status and due time again.
+            .where(due, among(_t.name, names, dialect), queue_filter(queues, dialect))
             .order_by(_t.created_at, _t.uuid)
             .limit(limit)
             .with_for_update(skip_locked=True)

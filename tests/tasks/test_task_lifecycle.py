@@ -60,7 +60,8 @@ def test_sync_call_runs_inline_and_returns_terminal_task() -> None:
     t = add(1, 2, options=TaskOptions(task_name="Adding"))
     assert t.status == "success"
     assert seen == {"thread": threading.current_thread(), "status": "in_progress", "attempt": 1}
-    assert t.name == "add" and t.task_name == "Adding" and t.attempt == 1
+    assert t.name == f"{__name__}.{add.__qualname__}" == add.name
+    assert t.task_name == "Adding" and t.attempt == 1
     assert t.created_at <= t.started_at <= t.ended_at  # type: ignore[operator]
     assert t.error_message is None and t.exception_type is None and t.stack_trace is None
     assert resumable.get_task(t.uuid).status == "success"
@@ -204,7 +205,7 @@ def test_task_aborted_while_pending_never_starts(configure_tasks: Any) -> None:
     from resumable.tasks._decorator import registered
     from resumable.tasks._runtime import run_attempt
 
-    assert run_attempt(_services.current(), registered("never"), t.uuid, (), {}) is None
+    assert run_attempt(_services.current(), registered(never.name), t.uuid, (), {}) is None
     assert not started.is_set()
 
 

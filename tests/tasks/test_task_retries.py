@@ -93,7 +93,7 @@ def test_keep_state_keeps_the_store_after_success() -> None:
     options = TaskOptions(task_key="k")
     remember(options=options)
     remember(options=options)
-    namespace, key = state_scope("remember", TaskScope.PRIVATE, "k", None, "unused")
+    namespace, key = state_scope(remember.name, TaskScope.PRIVATE, "k", None, "unused")
     assert _services.current().store.scope(namespace, key).get("runs") == 2
 
 

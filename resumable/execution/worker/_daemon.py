@@ -26,25 +26,30 @@ import time
 import uuid
 from datetime import timedelta
 from types import FrameType
+from typing import Any
 
 import attrs
 
 from resumable import _config
+from resumable._db.engine import mask_url
 from resumable._db.types import utcnow
 from resumable._errors import ConfigurationError, ResumableError
 from resumable.execution.worker._child import import_task_modules, prepare_child, refuse
 from resumable.execution.worker._prefork import PreforkPool, Recycling
 from resumable.tasks import _services
-from resumable.tasks._decorator import registered
+from resumable.tasks._decorator import registered, registered_names
 from resumable.tasks._identity import state_scope
 from resumable.tasks._lease_repository import Reaped
 from resumable.tasks._leases import kill_due
 from resumable.tasks._models import TaskScope, TaskStatus
 from resumable.tasks._operations import cancel
+from resumable.tasks._workers import DEFAULT_QUEUE, WorkerRegistry
 
 log = logging.getLogger("resumable.worker")
 
 IMPORTS_ENV = "RESUMABLE_IMPORTS"
+# How long a starting worker waits for Redis before it says it polls instead.
+REDIS_START_WAIT = 3.0
 
 # Imported once by the forkserver, so each task's child starts warm: without the
 # drivers and channel modules here, every child spent ~80 ms importing them again.
@@ -69,6 +74,8 @@ class WorkerOptions:
     Attributes:
         concurrency: Attempts running at once (one long-lived child process each).
         imports: Modules defining the ``@task`` functions this worker may run.
+        queues: Queues served: only tasks on one of them are claimed (``default``:
+            tasks scheduled without a queue).
         poll_interval: Seconds between two looks for due tasks when idle.
         grace: Seconds running attempts may take to finish after SIGTERM.
         prune_every: Seconds between prune runs (None: never prune here).
@@ -82,6 +89,7 @@ class WorkerOptions:
 
     concurrency: int = 4
     imports: tuple[str, ...] = ()
+    queues: tuple[str, ...] = (DEFAULT_QUEUE,)
     poll_interval: float = 0.5
     grace: float = 30.0
     prune_every: float | None = None
@@ -97,6 +105,12 @@ class WorkerOptions:
             or (self.concurrency < 1)
         ):
             raise ConfigurationError(f"concurrency must be an int >= 1, got {self.concurrency!r}")
+        if not self.queues or any(
+            not isinstance(q, str) or not q.strip() or len(q) > 255 for q in self.queues
+        ):
+            raise ConfigurationError(
+                f"queues must be non-empty names of at most 255 characters, got {self.queues!r}"
+            )
         for name in ("poll_interval", "grace", "retention_days"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
@@ -109,6 +123,11 @@ class WorkerOptions:
                 isinstance(value, bool) or not isinstance(value, int) or value < 1
             ):
                 raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
+
+
+def _few(names: tuple[str, ...], shown: int = 20) -> str:
+    more = len(names) - shown
+    return ",".join(names[:shown]) + (f",… ({more} more)" if more > 0 else "")
 
 
 def reap_and_fence(services: _services.Services) -> list[Reaped]:
@@ -159,6 +178,8 @@ class Worker:
         os.set_blocking(self._wake_write, False)
         self.started = threading.Event()
         self._pool: PreforkPool | None = None
+        self._names: tuple[str, ...] = ()
+        self._started_at = utcnow()
 
     # -- control ----------------------------------------------------------------------
 
@@ -185,9 +206,10 @@ class Worker:
 
     def run(self) -> None:
         """Run until :meth:`request_stop` (or a signal); then drain and return."""
-        import_task_modules(self.options.imports)
+        self._names = self._load_tasks()
         settings, _ = _config.current_settings()
         services = _services.current()
+        registry = WorkerRegistry(services.repository.database)
         pool = PreforkPool(
             self.options.concurrency,
             functools.partial(prepare_child, settings, self.options.imports),
@@ -199,12 +221,19 @@ class Worker:
         )
         self._pool = pool
         pool.fill(wait=60.0)
+        try:
+            self._beat(registry, settings)
+        except ResumableError as exc:  # the database is down: the loop retries
+            log.warning("could not register worker_id=%s error=%s", self.worker_id, exc)
+        self._say_what_is_degraded(services, registry)
         log.info(
-            "worker started worker_id=%s concurrency=%d database=%s signals=%s",
+            "worker started worker_id=%s concurrency=%d database=%s signals=%s queues=%s tasks=%s",
             self.worker_id,
             self.options.concurrency,
             services.repository.url,
             type(services.signals).__name__,
+            ",".join(self.options.queues),
+            _few(self._names),
         )
         self.started.set()
         next_reap = 0.0
@@ -215,6 +244,7 @@ class Worker:
                 now = time.monotonic()
                 if now >= next_reap:
                     self.reap(services)
+                    self._beat(registry, settings)
                     next_reap = now + settings.heartbeat_interval
                 if now >= next_prune and self.options.prune_every:
                     self.prune(services)
@@ -224,9 +254,73 @@ class Worker:
             except ResumableError as exc:  # database down: keep going, retry next round
                 log.warning("worker loop error worker_id=%s error=%s", self.worker_id, exc)
             self._wait(pool)
+        # It claims nothing from now on: no longer a worker that can run anything.
+        with contextlib.suppress(ResumableError):  # the database is down: the row goes stale
+            registry.remove(self.worker_id)
         self._drain(pool, services)
         os.close(self._wake_read)
         os.close(self._wake_write)
+
+    def _load_tasks(self) -> tuple[str, ...]:
+        """Import the task modules; the names registered, or a one-line refusal."""
+        if not self.options.imports:
+            raise ConfigurationError(
+                "resumable worker needs the modules that define your tasks: "
+                f"--import MODULE (or ${IMPORTS_ENV}); without them it could run nothing"
+            )
+        for module in self.options.imports:
+            try:
+                import_task_modules([module])
+            except ModuleNotFoundError as exc:
+                if exc.name is None or not (module + ".").startswith(exc.name + "."):
+                    raise  # the module exists; something it imports does not
+                raise ConfigurationError(
+                    f"cannot import the task module {module!r}: {exc}"
+                ) from exc
+        names = tuple(sorted(registered_names()))
+        if not names:
+            raise ConfigurationError(
+                f"the modules imported ({', '.join(self.options.imports)}) define no @task "
+                "functions: this worker could run nothing"
+            )
+        return names
+
+    def _beat(self, registry: WorkerRegistry, settings: _config.Settings) -> None:
+        """Refresh this worker's row in the live-worker registry; drop stale rows."""
+        registry.beat(
+            self.worker_id,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            engine="worker",
+            task_names=self._names,
+            queues=self.options.queues,
+            started_at=self._started_at,
+        )
+        registry.collect(settings.lease)
+
+    def _say_what_is_degraded(self, services: _services.Services, registry: WorkerRegistry) -> None:
+        """Warnings at start: unreachable Redis, pending tasks this worker cannot run."""
+        channel: Any = getattr(services.signals, "channel", None)
+        redis = getattr(channel, "name", None) == "redis-streams"
+        if redis and not channel.wait_connected(REDIS_START_WAIT):
+            log.warning(
+                "Redis does not answer url=%s: aborts reach running tasks by database "
+                "polling every %gs until it answers (push resumes on its own)",
+                mask_url(services.settings.redis_url or ""),
+                services.settings.abort_poll_interval,
+            )
+        try:
+            stranded = registry.pending_elsewhere("worker", self._names, self.options.queues)
+        except ResumableError as exc:  # the loop will report the database
+            log.warning("could not look for pending tasks error=%s", exc)
+            return
+        if stranded:
+            log.warning(
+                "pending tasks this worker cannot run (no @task of that name imported) "
+                "tasks=%s imports=%s: they stay pending for a worker that imports them",
+                ",".join(f"{name}@{queue}" for name, queue in stranded),
+                ",".join(self.options.imports),
+            )
 
     def _wait(self, pool: PreforkPool) -> None:
         """Sleep until a poll interval passed, a child ended, or a stop was requested.
@@ -249,7 +343,8 @@ class Worker:
         free = pool.free()
         if free <= 0:
             return
-        for task_uuid in services.leases.claim_due(free, self.worker_id):
+        claimed = services.leases.claim_due(free, self.worker_id, self._names, self.options.queues)
+        for task_uuid in claimed:
             record = services.repository.get(task_uuid, subscribers=False)
             if record is None:
                 continue
