@@ -184,7 +184,7 @@ def list_(url: str | None, as_json: bool, namespace: str, scope_key: str) -> Non
         return
     table = Table(title=f"{namespace} / {scope_key}")
     table.add_column("key", style="bold")
-    table.add_column("value")
+    table.add_column("value", overflow="fold")
     for key, value in values.items():
         table.add_row(key, json.dumps(value, ensure_ascii=False))
     Console().print(table)

@@ -22,6 +22,9 @@ from rich.text import Text
 ESSENTIAL = 0
 """Priority of a column that is never dropped."""
 
+WRAP_WIDTH = 20
+"""Width a ``wrap`` column is counted at when deciding what fits (Rich wraps it there)."""
+
 
 @dataclass(frozen=True)
 class Column:
@@ -48,16 +51,19 @@ def fitted_table(
 ) -> Table:
     """A table of ``rows`` (Rich markup cells) holding the most important ``columns``
     that fit in ``width`` cells; the names of dropped columns go in its caption."""
-    natural = [
-        max([_width(column.header), *(_width(row[i]) for row in rows)])
-        for i, column in enumerate(columns)
-    ]
+    natural = []
+    for i, column in enumerate(columns):
+        widest = max([_width(column.header), *(_width(row[i]) for row in rows)])
+        if column.wrap:
+            widest = min(widest, max(WRAP_WIDTH, _width(column.header)))
+        natural.append(widest)
     shown = list(range(len(columns)))
     droppable = sorted(
         (i for i, column in enumerate(columns) if column.priority != ESSENTIAL),
         key=lambda i: columns[i].priority,
     )
     dropped: list[int] = []
+    # Free text wraps rather than pushing whole columns out.
     while droppable and _table_width([natural[i] for i in shown]) > width:
         dropped.append(droppable.pop())
         shown.remove(dropped[-1])

@@ -306,8 +306,8 @@ def show(
         click.echo(json.dumps(shown, sort_keys=True))
         return
     table = Table(show_header=False, title=f"task {t.uuid}")
-    table.add_column("field", style="bold")
-    table.add_column("value")
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
     rows = [
         ("name", t.name),
         ("task_name", t.task_name or "-"),
