@@ -39,6 +39,9 @@ def api(ctx: click.Context, host: str, port: int, database_url: str | None) -> N
     from resumable.api import create_app
 
     _configure(database_url)
+    from resumable.tasks import _services
+
+    _services.current()  # an unreachable database is one line now, not an error per request
     app = create_app()
     try:
         import uvicorn
