@@ -187,7 +187,7 @@ CONSTRAINTS_DIR = Path("constraints")
 
 # Provider distributions the Airflow sessions install beside resumable (their tests run
 # in tests/airflow); their own dependencies come from the same constraints file.
-AIRFLOW_PROVIDERS = ["shell", "http"]
+AIRFLOW_PROVIDERS = ["shell", "http", "celery[redis]"]
 
 
 def airflow_install_args(line: str) -> list[str]:

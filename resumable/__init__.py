@@ -34,6 +34,7 @@ from resumable.execution.celery import share_tasks as _share_celery_tasks
 from resumable.jobs import ResumableJobMixin, run_job
 from resumable.store import NEVER_EXPIRE, Store, TaskStateStore, open_store
 from resumable.tasks import (
+    CancelAction,
     Task,
     TaskOptions,
     TaskScope,
@@ -60,6 +61,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0"
 
 __all__ = [
+    "CancelAction",
     "ConfigurationError",
     "InvalidKeyError",
     "InvalidValueError",

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from resumable.api._tokens import ApiUser
-from resumable.tasks import Task, TaskScope, TaskStatus
+from resumable.tasks import CancelAction, Task, TaskScope, TaskStatus
 
 
 class ProgressOut(BaseModel):
@@ -80,7 +80,7 @@ class CancelIn(BaseModel):
 class CancelOut(BaseModel):
     """What a cancel did: aborted the task, or only unsubscribed the caller."""
 
-    action: Literal["aborted", "unsubscribed"]
+    action: CancelAction
 
 
 class StoreScopeOut(BaseModel):
@@ -148,8 +148,7 @@ def task_out(task: Task, user: ApiUser) -> TaskOut:
         task_name=task.task_name,
         scope=task.scope,
         status=task.status,
-        # Task.result arrives with the boundary issue; until then it reads as null.
-        result=getattr(task, "result", None),
+        result=task.result,
         attempt=task.attempt,
         progress=ProgressOut(
             current=task.progress.current,

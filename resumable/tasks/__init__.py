@@ -15,10 +15,11 @@ from resumable.tasks._api import (
 )
 from resumable.tasks._context import TaskContext, get_context
 from resumable.tasks._decorator import TaskFunction, registered, task
-from resumable.tasks._models import Progress, TaskOptions, TaskScope, TaskStatus
+from resumable.tasks._models import CancelAction, Progress, TaskOptions, TaskScope, TaskStatus
 from resumable.tasks._task import Task
 
 __all__ = [
+    "CancelAction",
     "Progress",
     "Task",
     "TaskContext",

@@ -12,7 +12,7 @@ import threading
 import uuid as uuid_module
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -27,10 +27,14 @@ from resumable.tasks._models import (
     TaskRecord,
     TaskScope,
     TaskStatus,
+    validate_queue,
+    validate_retries,
+    validate_seconds,
     validate_text,
     validate_timeout,
 )
 from resumable.tasks._repository import NewTask
+from resumable.tasks._retry import RetryOn
 from resumable.tasks._runtime import Definition, run_attempt, run_attempt_async
 from resumable.tasks._services import Services
 from resumable.tasks._task import Task
@@ -153,6 +157,10 @@ def _definition(
     retry_delay: Any,
     keep_state: Any,
     kill_after: Any = None,
+    retry_backoff: Any = False,
+    retry_on: Any = None,
+    queue: Any = None,
+    abortable: Any = False,
 ) -> Definition:
     _validate_function(fn)
     origin = origin_of(fn)
@@ -170,30 +178,49 @@ def _definition(
         raise ConfigurationError(
             f"scope must be TaskScope.PRIVATE, SHARED or SYSTEM, got {scope!r}"
         ) from None
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ConfigurationError(f"retries must be an int >= 0, got {retries!r}")
-    if (
-        isinstance(retry_delay, bool)
-        or not isinstance(retry_delay, (int, float))
-        or not retry_delay >= 0
-        or retry_delay == float("inf")
+    if retries is None or retry_delay is None:
+        raise ConfigurationError("retries and retry_delay must not be None")
+    checked_retries = validate_retries(retries)
+    checked_delay = validate_seconds(retry_delay, "retry_delay")
+    assert checked_retries is not None and checked_delay is not None
+    for value, what in (
+        (keep_state, "keep_state"),
+        (retry_backoff, "retry_backoff"),
+        (abortable, "abortable"),
     ):
-        raise ConfigurationError(
-            f"retry_delay must be a number of seconds >= 0, got {retry_delay!r}"
-        )
-    if not isinstance(keep_state, bool):
-        raise ConfigurationError(f"keep_state must be a bool, got {keep_state!r}")
+        if not isinstance(value, bool):
+            raise ConfigurationError(f"{what} must be a bool, got {value!r}")
     return Definition(
         fn=fn,
         name=task_name,
         origin=origin,
         scope=task_scope,
         timeout=validate_timeout(timeout, "@task timeout"),
-        retries=retries,
-        retry_delay=float(retry_delay),
+        retries=checked_retries,
+        retry_delay=checked_delay,
         keep_state=keep_state,
         kill_after=validate_timeout(kill_after, "@task kill_after"),
+        queue=validate_queue(queue, "@task queue"),
+        retry_backoff=retry_backoff,
+        retry_on=_retry_on(retry_on),
+        abortable=abortable,
     )
+
+
+def _retry_on(value: Any) -> RetryOn | None:
+    """``retry_on`` as a tuple of exception classes, or None (retry any exception)."""
+    if value is None:
+        return None
+    types = (value,) if isinstance(value, type) else value
+    if (
+        not isinstance(types, tuple)
+        or not types
+        or not all(isinstance(t, type) and issubclass(t, BaseException) for t in types)
+    ):
+        raise ConfigurationError(
+            f"retry_on must be an exception class or a non-empty tuple of them, got {value!r}"
+        )
+    return types
 
 
 @dataclass
@@ -205,6 +232,8 @@ class ScheduledJob:
     task_uuid: str
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
+    queue: str | None = None
+    """The queue the task was scheduled on (Celery routes its message there)."""
 
     @property
     def is_async(self) -> bool:
@@ -291,6 +320,7 @@ class TaskFunction(Generic[P, R]):
         actor = current_actor()
         key = dedup_key(definition.name, definition.scope, options.task_key, actor.user_id)
         task_uuid = str(uuid_module.uuid4())
+        countdown = options.countdown or 0.0
         new = NewTask(
             uuid=task_uuid,
             name=definition.name,
@@ -298,25 +328,29 @@ class TaskFunction(Generic[P, R]):
             task_name=options.task_name,
             scope=definition.scope,
             active_dedup_key=key,
-            retries=definition.retries,
-            retry_delay=definition.retry_delay,
-            timeout=options.timeout if options.timeout is not None else definition.timeout,
+            retries=_either(options.retries, definition.retries),
+            retry_delay=_either(options.retry_delay, definition.retry_delay),
+            timeout=_either(options.timeout, definition.timeout),
             created_by=actor.user_id,
             arguments=_encode_arguments(args, kwargs, json_required),
-            kill_after=(
-                options.kill_after if options.kill_after is not None else definition.kill_after
-            ),
+            kill_after=_either(options.kill_after, definition.kill_after),
             executor=services.executor.name,
             # The first Celery message of a task carries the task's own uuid as its id.
             celery_task_id=task_uuid if services.executor.name == "celery" else None,
+            queue=_either(options.queue, definition.queue),
+            not_before=utcnow() + timedelta(seconds=countdown) if countdown > 0 else None,
+            abortable=definition.abortable,
         )
-        return services.repository.create(new, started=started)
+        # A countdown keeps even a direct call PENDING until it is due.
+        return services.repository.create(new, started=started and countdown <= 0)
 
     def __call__(self, *args: Any, options: TaskOptions | None = None, **kwargs: Any) -> Task:
         """Run the task inline (with its retries) and return it once terminal.
 
         If an active task with the same dedup identity exists, join it as a subscriber
-        and block until it ends instead.
+        and block until it ends instead. With ``TaskOptions(countdown=)``, the task is
+        created PENDING and this call waits until it is due (a cancel meanwhile ends it
+        ABORTED and returns it), then runs it.
         """
         services = _services.current()
         # Created IN_PROGRESS: this caller claims the first attempt in the same statement.
@@ -350,7 +384,8 @@ class TaskFunction(Generic[P, R]):
         claimed like any PENDING task.
         """
         task_uuid = created.uuid
-        claimed: TaskRecord | None = created
+        # PENDING when created with a countdown: claimed like a retry, once due.
+        claimed: TaskRecord | None = created if created.status is TaskStatus.IN_PROGRESS else None
         while True:
             status = _run_blocking(
                 services, self.definition, task_uuid, args, kwargs, claimed, on_final
@@ -377,8 +412,12 @@ class TaskFunction(Generic[P, R]):
         )
         task = Task.from_record(record)
         if created:
+            due_in = _due_in(record.not_before, utcnow())
             services.executor.dispatch(
-                ScheduledJob(services, self.definition, task.uuid, args, dict(kwargs))
+                ScheduledJob(
+                    services, self.definition, task.uuid, args, dict(kwargs), record.queue
+                ),
+                delay=due_in,
             )
             if services.executor.name == "inline":
                 # It may have run to its end already: report what happened.
@@ -386,6 +425,14 @@ class TaskFunction(Generic[P, R]):
                 if latest is not None:
                     return Task.from_record(latest)
         return task
+
+
+T = TypeVar("T")
+
+
+def _either(chosen: T | None, default: T) -> T:
+    """A TaskOptions field when set, else the decorator's value."""
+    return default if chosen is None else chosen
 
 
 def _run_blocking(
@@ -450,8 +497,12 @@ def task(
     timeout: float | None = None,
     retries: int = 0,
     retry_delay: float = 0.0,
-    keep_state: bool = False,
+    retry_backoff: bool = False,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
+    queue: str | None = None,
+    abortable: bool = False,
     kill_after: float | None = None,
+    keep_state: bool = False,
 ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
 
 
@@ -464,12 +515,19 @@ def task(
     timeout: float | None = None,
     retries: int = 0,
     retry_delay: float = 0.0,
-    keep_state: bool = False,
+    retry_backoff: bool = False,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
+    queue: str | None = None,
+    abortable: bool = False,
     kill_after: float | None = None,
+    keep_state: bool = False,
 ) -> TaskFunction[P, R] | Callable[[Callable[P, R]], TaskFunction[P, R]]:
     """Make a function a task: tracked, abortable, deduplicated, retried, resumable.
 
-    Use bare (``@task``) or with options (``@task(timeout=60, retries=2)``).
+    Use bare (``@task``) or with options (``@task(timeout=60, retries=2)``). The
+    function's return value becomes :attr:`Task.result` once it succeeds: it must be
+    storable as the checkpoint store stores values (JSON, at most 1 MiB), else the
+    task ends FAILURE with the reason.
 
     Args:
         fn: The function (sync or ``async def``). It must not take ``ctx`` or
@@ -483,6 +541,19 @@ def task(
             overrides it); None: no timeout.
         retries: Re-runs after a failed attempt (same task, ``attempt`` + 1).
         retry_delay: Seconds between a failed attempt and the next.
+        retry_backoff: Double the wait per attempt, with jitter: tenacity's
+            ``wait_exponential_jitter`` from ``retry_delay`` (1 s when it is 0),
+            capped at 600 s. The wait is stored as the row's ``not_before``, so
+            worker processes and Celery apply it too.
+        retry_on: Retry only these exceptions (and subclasses); any other exception
+            fails the task at once. None (default): retry every exception.
+        queue: The queue that runs the task: workers started with ``--queue`` for
+            it, or the Celery queue its message is sent to. None: the default queue.
+            ``TaskOptions(queue=)`` overrides it.
+        abortable: The body watches ``get_context().abort_requested`` itself, so the
+            task can be cancelled (and timed out) while in progress without an
+            ``on_abort`` handler: it goes ABORTING, and ABORTED once the body returns
+            or raises.
         keep_state: Keep ``ctx.store`` after SUCCESS (default: cleared).
         kill_after: Hard stop under the ``worker`` executor: seconds the task may go
             on after an abort or timeout (its abort handlers having run) before the
@@ -504,6 +575,10 @@ def task(
             retry_delay=retry_delay,
             keep_state=keep_state,
             kill_after=kill_after,
+            retry_backoff=retry_backoff,
+            retry_on=retry_on,
+            queue=queue,
+            abortable=abortable,
         )
         _register(definition)
         return TaskFunction(definition)

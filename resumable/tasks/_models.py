@@ -16,6 +16,7 @@ from resumable.tasks._progress import eta_seconds
 
 MAX_KEY_LENGTH = 512
 MAX_NAME_LENGTH = 255
+MAX_QUEUE_LENGTH = 255
 
 
 class TaskStatus(str, Enum):
@@ -53,6 +54,19 @@ class TaskScope(str, Enum):
         return self.value
 
 
+class CancelAction(str, Enum):
+    """What a cancel did: the task was aborted, or only the caller was unsubscribed.
+
+    A ``str`` enum, so ``task.cancel() == "aborted"`` holds.
+    """
+
+    ABORTED = "aborted"
+    UNSUBSCRIBED = "unsubscribed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 def validate_timeout(timeout: Any, what: str = "timeout") -> float | None:
     """``timeout`` as float seconds, or None; raises ConfigurationError when not positive."""
     if timeout is None:
@@ -75,12 +89,59 @@ def validate_text(value: Any, what: str, max_length: int = MAX_KEY_LENGTH) -> st
     return value
 
 
+def validate_seconds(value: Any, what: str) -> float | None:
+    """``value`` as float seconds >= 0 (finite), or None; else ConfigurationError."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ConfigurationError(f"{what} must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def validate_retries(value: Any, what: str = "retries") -> int | None:
+    """``value`` if it is None or an int >= 0; else ConfigurationError."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"{what} must be an int >= 0, got {value!r}")
+    return value
+
+
+def validate_queue(value: Any, what: str = "queue") -> str | None:
+    """``value`` if it is None or a queue name: 1 to 255 characters, no NUL."""
+    checked = validate_text(value, what, MAX_QUEUE_LENGTH)
+    if checked is not None and "\x00" in checked:
+        raise ConfigurationError(f"{what} must not contain a NUL character, got {value!r}")
+    return checked
+
+
 def _timeout(value: Any) -> float | None:
     return validate_timeout(value)
 
 
 def _kill_after(value: Any) -> float | None:
     return validate_timeout(value, "kill_after")
+
+
+def _retry_delay(value: Any) -> float | None:
+    return validate_seconds(value, "retry_delay")
+
+
+def _countdown(value: Any) -> float | None:
+    return validate_seconds(value, "countdown")
+
+
+def _retries(value: Any) -> int | None:
+    return validate_retries(value)
+
+
+def _queue(value: Any) -> str | None:
+    return validate_queue(value)
 
 
 def _text_field(what: str) -> Any:
@@ -96,6 +157,7 @@ class TaskOptions:
 
     Every field is checked when the options are built: a bad value raises
     :class:`~resumable.ConfigurationError` at the call site, not when the task runs.
+    A field left at None takes the ``@task`` decorator's value.
 
     Attributes:
         task_key: Deduplication key: while a task with the same identity is active,
@@ -105,12 +167,24 @@ class TaskOptions:
         kill_after: Hard stop (worker executor): seconds a task may go on after an
             abort or a timeout before its process is killed; overrides
             ``@task(kill_after=)``.
+        retries: Re-runs after a failed attempt; overrides ``@task(retries=)``.
+        retry_delay: Seconds between a failed attempt and the next; overrides
+            ``@task(retry_delay=)`` (``retry_backoff`` still doubles it per attempt).
+        countdown: Seconds from now before the task may start (stored as the row's
+            ``not_before``). A scheduled task stays PENDING until then; a direct
+            call waits that long (a cancel meanwhile ends it ABORTED) and then runs.
+        queue: The queue that runs the task (workers serving it, or the Celery
+            queue); overrides ``@task(queue=)``. None: the default queue.
     """
 
     task_key: str | None = _text_field("task_key")
     task_name: str | None = _text_field("task_name")
     timeout: float | None = attrs.field(default=None, converter=_timeout)
     kill_after: float | None = attrs.field(default=None, converter=_kill_after)
+    retries: int | None = attrs.field(default=None, converter=_retries)
+    retry_delay: float | None = attrs.field(default=None, converter=_retry_delay)
+    countdown: float | None = attrs.field(default=None, converter=_countdown)
+    queue: str | None = attrs.field(default=None, converter=_queue)
 
 
 @attrs.frozen(kw_only=True)
@@ -194,3 +268,7 @@ class TaskRecord:
     worker_id: str | None = None
     celery_task_id: str | None = None
     subscribers: list[str] = attrs.Factory(list)
+    retry_delay: float = 0.0
+    queue: str | None = None
+    result: Any = None
+    """The decoded return value (None until SUCCESS, or when it returned nothing)."""

@@ -24,6 +24,7 @@ from resumable._db.engine import Database, open_database, translate_errors
 from resumable._db.types import utcnow
 from resumable.migrations import migrate
 from resumable.migrations.schema import task_subscribers, tasks
+from resumable.store._values import decode_value
 from resumable.tasks._models import TaskRecord, TaskScope, TaskStatus
 from resumable.tasks._permissions import Actor
 from resumable.tasks._statements import HotStatements
@@ -52,6 +53,9 @@ class NewTask:
     kill_after: float | None = None
     executor: str | None = None
     celery_task_id: str | None = None
+    queue: str | None = None
+    not_before: datetime | None = None
+    abortable: bool = False
 
 
 def _record(row: Row[Any] | Mapping[str, Any], subscribers: list[str]) -> TaskRecord:
@@ -86,6 +90,9 @@ def _record(row: Row[Any] | Mapping[str, Any], subscribers: list[str]) -> TaskRe
         worker_id=m["worker_id"],
         celery_task_id=m["celery_task_id"],
         subscribers=subscribers,
+        retry_delay=float(m["retry_delay"] or 0.0),
+        queue=m["queue"],
+        result=None if m["result"] is None else decode_value(m["result"]),
     )
 
 
@@ -232,13 +239,15 @@ class TaskRepository:
             "retries": new.retries,
             "retry_delay": new.retry_delay,
             "timeout": new.timeout,
-            "abortable": False,
+            "abortable": new.abortable,
             "timeout_unenforceable": False,
             "created_by": new.created_by,
             "arguments": new.arguments,
             "kill_after": new.kill_after,
             "executor": new.executor,
             "celery_task_id": new.celery_task_id,
+            "queue": new.queue,
+            "not_before": new.not_before,
             "created_at": now,
             "updated_at": now,
             # Started: claimed by its creator, and the claim is the first heartbeat.
@@ -267,7 +276,7 @@ class TaskRepository:
             attempt=1,
             retries=new.retries,
             timeout=new.timeout,
-            abortable=False,
+            abortable=new.abortable,
             abort_reason=None,
             timeout_unenforceable=False,
             created_by=new.created_by,
@@ -283,8 +292,11 @@ class TaskRepository:
             created_at=now,
             started_at=now if started else None,
             ended_at=None,
+            not_before=new.not_before,
             celery_task_id=new.celery_task_id,
             subscribers=[] if new.created_by is None else [new.created_by],
+            retry_delay=new.retry_delay,
+            queue=new.queue,
         )
 
     def _join(self, conn: Connection, new: NewTask) -> TaskRecord | None:
@@ -409,20 +421,34 @@ class TaskRepository:
         found = self._hot.move_returning(self._hot.claim, task_uuid, utcnow())
         return None if found is None else _record(found, [])
 
-    def succeed(self, task_uuid: str, attempt: int) -> TaskRecord | None:
-        """IN_PROGRESS -> SUCCESS for ``attempt``; the final record (subscribers left
-        empty), or None when another writer moved the task first."""
-        found = self._hot.move_returning(self._hot.succeed, task_uuid, utcnow(), attempt=attempt)
+    def succeed(self, task_uuid: str, attempt: int, result: str | None = None) -> TaskRecord | None:
+        """IN_PROGRESS -> SUCCESS for ``attempt``, storing ``result`` (canonical JSON of
+        the return value, None for none); the final record (subscribers left empty), or
+        None when another writer moved the task first."""
+        found = self._hot.move_returning(
+            self._hot.succeed, task_uuid, utcnow(), attempt=attempt, result=result
+        )
         return None if found is None else _record(found, [])
 
     def send_back_for_retry(
-        self, task_uuid: str, attempt: int, not_before: datetime, values: Mapping[str, Any]
+        self,
+        task_uuid: str,
+        attempt: int,
+        not_before: datetime,
+        values: Mapping[str, Any],
+        *,
+        abortable: bool = False,
     ) -> bool:
-        """IN_PROGRESS -> PENDING with ``attempt + 1``; False if another writer won."""
+        """IN_PROGRESS -> PENDING with ``attempt + 1``; False if another writer won.
+
+        ``abortable``: whether the task stays abortable while pending for the next
+        attempt (``@task(abortable=True)``); otherwise the next attempt's own abort
+        handlers make it so again.
+        """
         return self.move(
             task_uuid,
             TaskStatus.PENDING,
-            {**values, "attempt": attempt + 1, "not_before": not_before, "abortable": False},
+            {**values, "attempt": attempt + 1, "not_before": not_before, "abortable": abortable},
             attempt=attempt,
         )
 

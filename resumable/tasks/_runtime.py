@@ -23,8 +23,9 @@ from typing import Any
 import attrs
 
 from resumable._db.types import utcnow
-from resumable._errors import StaleAttemptError
+from resumable._errors import InvalidValueError, StaleAttemptError
 from resumable.store import TaskStateStore
+from resumable.store._values import DEFAULT_MAX_VALUE_BYTES, encode_value
 from resumable.tasks._actor import running_as
 from resumable.tasks._context import Handler, TaskContext, reset_current, set_current
 from resumable.tasks._heartbeat import Lease, LeaseFencedState
@@ -32,6 +33,7 @@ from resumable.tasks._identity import ambient_state_scope, state_scope
 from resumable.tasks._models import TaskRecord, TaskScope, TaskStatus
 from resumable.tasks._permissions import SYSTEM_ACTOR, Actor
 from resumable.tasks._progress import ProgressReporter
+from resumable.tasks._retry import RetryOn, is_retryable, retry_wait
 from resumable.tasks._services import Services
 from resumable.tasks._task import Task
 from resumable.tasks._transitions import (
@@ -59,6 +61,10 @@ class Definition:
     origin: str | None = None
     """``module.qualname`` of ``fn``: the same function defined again may re-register
     its name, another function may not."""
+    queue: str | None = None
+    retry_backoff: bool = False
+    retry_on: RetryOn | None = None
+    abortable: bool = False
 
     @property
     def is_async(self) -> bool:
@@ -80,6 +86,31 @@ class Failure:
         message = text if label is None else f"{label} raised {type(exc).__name__}: {text}"
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         return cls(message, type(exc).__name__, trace)
+
+
+RESULT_KEY = "result"
+
+
+def encode_result(value: Any) -> str | None:
+    """The canonical JSON stored for a return value (None for None), under the
+    checkpoint store's rules and default size limit.
+
+    Raises:
+        InvalidValueError: the value cannot be stored (``ValueTooLargeError`` when too
+            large).
+    """
+    if value is None:
+        return None
+    return encode_value(value, RESULT_KEY, DEFAULT_MAX_VALUE_BYTES)
+
+
+def unstorable_result(exc: InvalidValueError) -> Failure:
+    """The failure of an attempt whose return value cannot be stored."""
+    return Failure(
+        f"the task's return value cannot be stored as its result: {exc}",
+        type(exc).__name__,
+        "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    )
 
 
 def failure_fields(failures: list[Failure]) -> dict[str, Any]:
@@ -248,6 +279,12 @@ class Attempt:
         )
         if record.timeout is not None:
             self._ensure_watchdog(time.monotonic() + record.timeout)
+        if self.definition.abortable:
+            # The body watches ctx.abort_requested: the watchdog sets it on a cancel.
+            if not record.abortable:  # a retry sent back by the reaper
+                self.services.repository.update_active(self.task_uuid, {"abortable": True})
+            self.abortable = True
+            self._ensure_watchdog(None)
         if self.lease is not None:
             abort_requested = self.ctx.abort_requested
             self.lease.on_lost(abort_requested.set)
@@ -306,9 +343,10 @@ class Attempt:
 
     # -- end --------------------------------------------------------------------------
 
-    def finish(self, body_error: BaseException | None) -> TaskStatus:
+    def finish(self, body_error: BaseException | None, returned: Any = None) -> TaskStatus:
         """Run handlers and make the final move; returns the status written.
 
+        ``returned``: what the body returned (stored as the result on SUCCESS).
         PENDING means the attempt failed with retries left and was sent back.
         """
         ctx = self.ctx
@@ -336,7 +374,15 @@ class Attempt:
             status = self._finish_aborting(abort_failures + cleanup_failures)
         else:
             failures = ([Failure.of(body_error)] if body_error else []) + cleanup_failures
-            status = self._finish_running(failures)
+            retryable = is_retryable(body_error, self.definition.retry_on)
+            result: str | None = None
+            if not failures:
+                try:
+                    result = encode_result(returned)
+                except InvalidValueError as exc:
+                    # Storing it will never work: fail now, whatever the retries left.
+                    failures, retryable = [unstorable_result(exc)], False
+            status = self._finish_running(failures, retryable=retryable, result=result)
         if status is TaskStatus.SUCCESS and not self.definition.keep_state:
             self._clear_state()
         if self.final is not None and self.on_final is not None:
@@ -363,18 +409,26 @@ class Attempt:
         latest = repository.status(self.task_uuid)
         return latest[0] if latest else target
 
-    def _finish_running(self, failures: list[Failure]) -> TaskStatus:
+    def _finish_running(
+        self, failures: list[Failure], *, retryable: bool = True, result: str | None = None
+    ) -> TaskStatus:
         repository = self.services.repository
         record = self.record
         assert record is not None
         if not failures:
-            self.final = repository.succeed(self.task_uuid, record.attempt)
+            self.final = repository.succeed(self.task_uuid, record.attempt, result)
             won = self.final is not None
             target = TaskStatus.SUCCESS
-        elif should_retry(record.attempt, record.retries):
-            not_before = utcnow() + timedelta(seconds=self.definition.retry_delay)
+        elif retryable and should_retry(record.attempt, record.retries):
+            # The row's delay: TaskOptions(retry_delay=) may have overridden @task's.
+            wait = retry_wait(record.attempt, record.retry_delay, self.definition.retry_backoff)
+            not_before = utcnow() + timedelta(seconds=wait)
             won = repository.send_back_for_retry(
-                self.task_uuid, record.attempt, not_before, failure_fields(failures)
+                self.task_uuid,
+                record.attempt,
+                not_before,
+                failure_fields(failures),
+                abortable=self.definition.abortable,
             )
             target = TaskStatus.PENDING
             if won:
@@ -382,7 +436,7 @@ class Attempt:
                     "task attempt failed, retrying task_uuid=%s attempt=%d retry_delay=%s",
                     self.task_uuid,
                     record.attempt,
-                    self.definition.retry_delay,
+                    wait,
                 )
         else:
             won = repository.move(
@@ -457,14 +511,14 @@ def run_attempt(
             with running_as(attempt.actor()):
                 attempt.context = contextvars.copy_context()
                 try:
-                    definition.fn(*args, **kwargs)
+                    returned = definition.fn(*args, **kwargs)
                 except Exception as exc:
                     return attempt.finish(exc)
                 except BaseException as exc:
                     # KeyboardInterrupt / SystemExit: record the failure, then let it go on.
                     attempt.finish(exc)
                     raise
-                return attempt.finish(None)
+                return attempt.finish(None, returned)
         finally:
             reset_current(token)
 
@@ -494,9 +548,10 @@ async def _run_async_body(
         with running_as(attempt.actor()):
             attempt.context = contextvars.copy_context()
             error: BaseException | None = None
+            returned: Any = None
             try:
                 coroutine: Coroutine[Any, Any, Any] = attempt.definition.fn(*args, **kwargs)
-                await coroutine
+                returned = await coroutine
             except Exception as exc:
                 error = exc
             except BaseException as exc:
@@ -504,6 +559,6 @@ async def _run_async_body(
                 await asyncio.to_thread(attempt.finish, exc)
                 raise
             # Handlers may block on the database: keep the loop free meanwhile.
-            return await asyncio.to_thread(attempt.finish, error)
+            return await asyncio.to_thread(attempt.finish, error, returned)
     finally:
         reset_current(token)

@@ -48,6 +48,8 @@ INSERT_COLUMNS = (
     "kill_after",
     "executor",
     "celery_task_id",
+    "queue",
+    "not_before",
     "created_at",
     "updated_at",
     "started_at",
@@ -137,6 +139,7 @@ class HotStatements:
                 error_message=null(),
                 exception_type=null(),
                 stack_trace=null(),
+                result=bindparam("p_result"),
                 updated_at=bindparam("p_now"),
                 ended_at=bindparam("p_now"),
             )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import asyncio
+from typing import Any
 
 import attrs
 import pendulum
 
 from resumable._time import as_utc, maybe_utc, now
 from resumable.tasks import _operations
-from resumable.tasks._models import Progress, TaskRecord, TaskScope, TaskStatus
+from resumable.tasks._models import CancelAction, Progress, TaskRecord, TaskScope, TaskStatus
 from resumable.tasks._transitions import is_terminal
 
 
@@ -31,6 +32,11 @@ class Task:
     """A snapshot of one task. ``refresh()`` reloads it; ``wait()`` and ``cancel()``
     act on it. All three act as the current user (see ``acting_as``).
 
+    Each has an async twin for code running in an event loop, named as the store's
+    ``aget``/``aset`` are: ``arefresh()``, ``acancel()``, and ``await_done()`` for
+    ``wait()`` (``"a" + "wait"`` would be the keyword ``await``). They never block the
+    loop: database calls run in worker threads, and waiting polls with sleeps.
+
     Attributes:
         uuid: Unique id.
         name: The ``@task`` name (the function's name unless ``name=`` was given).
@@ -38,6 +44,9 @@ class Task:
         task_name: Display name (defaults to ``task_key``).
         scope: PRIVATE, SHARED or SYSTEM.
         status: Lifecycle status.
+        result: The function's return value once the task succeeded (decoded from the
+            JSON stored in the task row, so any process can read it); None before,
+            or when the function returned nothing.
         attempt: 1 for the first try, +1 per retry.
         progress: Progress with ``current``, ``total``, ``fraction``, ``eta_seconds``.
         payload: The last payload dict reported, or None.
@@ -58,6 +67,7 @@ class Task:
             claimed it.
         celery_task_id: Under the Celery executor, the id of the Celery message of the
             current attempt (the task's uuid for the first one); None otherwise.
+        queue: The queue the task runs on (None: the default queue).
     """
 
     uuid: str
@@ -83,6 +93,8 @@ class Task:
     abortable: bool = attrs.field(default=False, repr=False)
     worker_id: str | None = None
     celery_task_id: str | None = None
+    result: Any = None
+    queue: str | None = None
 
     @classmethod
     def from_record(cls, record: TaskRecord) -> Task:
@@ -111,6 +123,8 @@ class Task:
             abortable=record.abortable,
             worker_id=record.worker_id,
             celery_task_id=record.celery_task_id,
+            result=record.result,
+            queue=record.queue,
         )
 
     @property
@@ -149,16 +163,44 @@ class Task:
         for field in attrs.fields(Task):
             setattr(self, field.name, getattr(fresh, field.name))
 
-    def cancel(self, force: bool = False) -> Literal["aborted", "unsubscribed"]:
+    def cancel(self, force: bool = False) -> CancelAction:
         """Abort the task, or unsubscribe the current user from a shared one.
 
         Returns:
-            ``"aborted"`` or ``"unsubscribed"``.
+            ``CancelAction.ABORTED`` or ``CancelAction.UNSUBSCRIBED`` (a ``str`` enum:
+            equal to ``"aborted"`` / ``"unsubscribed"``).
 
         Raises:
-            TaskNotAbortableError: in progress without an abort handler.
+            TaskNotAbortableError: in progress without an abort handler (and not
+                ``@task(abortable=True)``).
             PermissionDeniedError: SYSTEM task or ``force`` without admin rights.
             TaskFinishedError: the task already ended.
             TaskNotFoundError: the current user may not see the task.
         """
         return _operations.cancel(self.uuid, force=force)
+
+    async def arefresh(self) -> Task:
+        """The async twin of :meth:`refresh`; returns ``self``.
+
+        Raises:
+            TaskNotFoundError: the task is gone or the current user may not see it.
+        """
+        record = await asyncio.to_thread(_operations.visible, self.uuid)
+        self._take(Task.from_record(record))
+        return self
+
+    async def await_done(self, timeout: float | None = None) -> Task:
+        """The async twin of :meth:`wait`: until the task is terminal, then refresh;
+        returns ``self``. (Not ``await_``-anything else: ``await`` is a keyword.)
+
+        Raises:
+            TaskTimeoutError: still not terminal after ``timeout`` seconds.
+            TaskNotFoundError: the current user may not see the task.
+        """
+        record = await _operations.await_done(self.uuid, timeout)
+        self._take(Task.from_record(record))
+        return self
+
+    async def acancel(self, force: bool = False) -> CancelAction:
+        """The async twin of :meth:`cancel` (same returns and errors)."""
+        return await asyncio.to_thread(_operations.cancel, self.uuid, force=force)

@@ -37,6 +37,12 @@ def stubborn(gate: str) -> None:
     _hold(gate)
 
 
+@task(name="api_tests.watching", abortable=True)
+def watching(gate: str) -> None:
+    """No abort handler: declared abortable, it watches ctx.abort_requested itself."""
+    _hold(gate, get_context().abort_requested)
+
+
 @task(name="api_tests.quick")
 def quick(n: int) -> None:
     """Ends at once."""

@@ -53,7 +53,7 @@ def test_schedule_and_wait(
     assert scheduled.status == "pending"
     assert scheduled.celery_task_id == scheduled.uuid  # the first message's id
     done = scheduled.wait(timeout=60)
-    assert done.status == "success"
+    assert done.status == "success" and done.result == 5  # stored by the Celery worker
     node = worker.hostname.split("@")[0]
     # The record names the Celery message and the worker (node@host:pid) that ran it.
     assert done.celery_task_id == done.uuid
@@ -65,6 +65,7 @@ def test_schedule_and_wait(
     assert main(["tasks", "show", "--database-url", database_url, done.uuid, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["celery_task_id"] == done.uuid and shown["worker_id"] == done.worker_id
+    assert shown["result"] == 5
     assert main(["tasks", "list", "--database-url", database_url]) == 0
     assert node in capsys.readouterr().out
 

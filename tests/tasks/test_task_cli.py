@@ -30,8 +30,9 @@ def test_list_show_cancel_prune(
     url = settings.database_url
 
     @task(scope=TaskScope.SHARED)
-    def report(n: int) -> None:
+    def report(n: int) -> dict[str, int]:
         get_context().update_task(progress=(n, n), payload={"rows": n})
+        return {"done": n}
 
     done = report(3, options=TaskOptions(task_key="done", task_name="Report 3"))
     with resumable.acting_as("alice"):
@@ -50,8 +51,9 @@ def test_list_show_cancel_prune(
     code, out, _ = _run(capsys, "show", "--database-url", url, done.uuid, "--json")
     shown = json.loads(out)
     assert code == 0 and shown["status"] == "success" and shown["payload"] == {"rows": 3}
+    assert shown["result"] == {"done": 3}
     code, out, _ = _run(capsys, "show", "--database-url", url, done.uuid)
-    assert code == 0 and '{"rows": 3}' in out
+    assert code == 0 and '{"rows": 3}' in out and '{"done": 3}' in out
 
     code, out, _ = _run(capsys, "cancel", "--database-url", url, "--user", "bob", parked.uuid)
     assert (code, out.strip()) == (0, "unsubscribed")
@@ -164,3 +166,20 @@ def test_short_uuids_and_prefix_lookup(
     assert code == 1 and "several tasks" in err
     code, out, _ = _run(capsys, "cancel", "--database-url", url, "--user", "bob", mine.uuid[:8])
     assert (code, out.strip()) == (0, "aborted")
+
+
+def test_cancel_of_a_running_task_declared_abortable(
+    tasks_db: Any, capsys: pytest.CaptureFixture[str], gate: Any
+) -> None:
+    @task(abortable=True)
+    def watching() -> None:
+        gate.block()
+        get_context().abort_requested.wait(20)
+
+    t = watching.schedule()
+    gate.wait_entered()
+    url = tasks_db.database_url
+    code, out, _ = _run(capsys, "cancel", "--database-url", url, "--force", t.uuid)
+    gate.release.set()
+    assert (code, out.strip()) == (0, "aborted")
+    assert t.wait(timeout=20).status == "aborted"

@@ -7,13 +7,13 @@ misuse that must stay a type error. No ``test_`` prefix: pytest does not collect
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import pendulum
 from typing_extensions import assert_type
 
 import resumable
-from resumable import Task, TaskOptions, TaskScope, TaskStatus, get_context, task
+from resumable import CancelAction, Task, TaskOptions, TaskScope, TaskStatus, get_context, task
 from resumable.tasks import Progress, TaskContext, TaskFunction
 
 
@@ -40,6 +40,27 @@ def export(n: int) -> None:
 async def shared_export(day: str) -> None: ...
 
 
+@task(
+    name="billing.totals",
+    retries=3,
+    retry_delay=1.0,
+    retry_backoff=True,
+    retry_on=(ConnectionError, TimeoutError),
+    queue="billing",
+    abortable=True,
+    kill_after=30,
+    keep_state=True,
+)
+def totals(month: str) -> dict[str, int]:
+    return {"total": 1}
+
+
+async def async_usage(t: Task) -> None:
+    assert_type(await t.arefresh(), Task)
+    assert_type(await t.await_done(timeout=30), Task)
+    assert_type(await t.acancel(force=False), CancelAction)
+
+
 def usage() -> None:
     resumable.configure(database_url="sqlite:///tasks.db", redis_url=None, executor="thread")
     typed: TaskFunction[[int], None] = export
@@ -49,7 +70,14 @@ def usage() -> None:
     t = export.schedule(10, options=TaskOptions(task_key="k", task_name="K", timeout=600))
     assert_type(t.wait(timeout=30), Task)
     assert_type(t.refresh(), Task)
-    assert_type(t.cancel(force=False), Literal["aborted", "unsubscribed"])
+    assert_type(t.cancel(force=False), CancelAction)
+    assert t.cancel() == "aborted"
+    assert_type(t.result, Any)
+    assert_type(t.queue, str | None)
+    t = totals.schedule(
+        "2026-11",
+        options=TaskOptions(retries=1, retry_delay=2.0, countdown=60, queue="urgent", kill_after=5),
+    )
     assert_type(t.status, TaskStatus)
     assert_type(t.progress, Progress)
     assert_type(t.progress.eta_seconds, float | None)
@@ -66,4 +94,6 @@ def usage() -> None:
         shared_export.schedule("2026-11-21", options=TaskOptions(task_key="d"))
     task(timeout=1)(lambda: None)
     task(retries="2")  # type: ignore[call-overload]
+    task(retry_on=ValueError)(lambda: None)
+    task(retry_on=(ValueError,))(lambda: None)
     TaskOptions("k")  # type: ignore[call-arg]

@@ -33,9 +33,11 @@ class CeleryExecutor:
         register(self.app)
 
     def dispatch(self, job: Job, *, delay: float = 0.0) -> None:
-        """Publish the message for ``job``'s task (after ``delay`` seconds)."""
+        """Publish the message for ``job``'s task (after ``delay`` seconds), on the
+        task's queue when it has one (else the app's default queue)."""
+        queue = getattr(job, "queue", None)
         try:
-            send(self.app, job.task_uuid, message_id=job.task_uuid, countdown=delay)
+            send(self.app, job.task_uuid, message_id=job.task_uuid, countdown=delay, queue=queue)
         except Exception as exc:  # kombu's errors differ per transport
             _fail_unsent(job.task_uuid, exc)
             broker = self.app.conf.broker_url or "the Celery broker"

@@ -18,6 +18,7 @@ try:
 except ImportError:
     from airflow.models import DAG  # Airflow 2
 
+from resumable_providers.celery.operators import CeleryJobOperator
 from resumable_providers.http.operators import HttpJobOperator
 from resumable_providers.shell.operators import ShellJobOperator
 
@@ -79,4 +80,33 @@ with _dag("rsm_http_job") as http_job:
         result_path="data.value",
         poll_interval=0.2,
         retries=0,
+    )
+
+
+class MarkedCeleryJobOperator(CeleryJobOperator):
+    """Tells the test when it polls, with the Celery task id, so it can be killed then."""
+
+    def poll_until_complete(self, external_id: Any, context: Any) -> None:
+        FileJobs().mark(
+            "polling",
+            int(context["ti"].try_number),
+            run_id=context["run_id"],
+            job_id=external_id,
+        )
+        super().poll_until_complete(external_id, context)
+
+
+# The Celery app is built from the environment the test gives the run (its key prefix
+# and queue); parsing without it (the runner's summary step) builds an unused default.
+from celery_jobs import app as celery_app  # noqa: E402
+
+with _dag("rsm_celery_kill_poll") as celery_kill_poll:
+    MarkedCeleryJobOperator(
+        task_id="job",
+        task_name="rsm_airflow_tests.work_until_released",
+        args=[os.environ.get("RESUMABLE_TEST_JOBS", ""), 7],
+        app=celery_app,
+        retries=1,
+        retry_delay=timedelta(seconds=0),
+        poll_interval=0.2,
     )

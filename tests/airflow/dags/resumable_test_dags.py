@@ -168,4 +168,4 @@ with _dag("rsm_json_null") as json_null:
 
 # The providers' DAGs, where the providers are installed (the airflow nox sessions).
 with contextlib.suppress(ImportError):
-    from provider_dags import http_job, shell_kill_poll  # noqa: F401
+    from provider_dags import celery_kill_poll, http_job, shell_kill_poll  # noqa: F401

@@ -102,8 +102,10 @@ class CeleryJob(ResumableJobMixin):
             raise ConfigurationError(f"terminate must be a bool, got {terminate!r}")
         super().__init__(**kwargs_)
         self.task_name = task_name
-        self.args = list(args)
-        self.kwargs = dict(kwargs or {})
+        # Not ``self.args``/``self.kwargs``: Airflow 3 refuses to template fields of
+        # those names on an operator (they would shadow BaseOperator's own).
+        self.task_args = list(args)
+        self.task_kwargs = dict(kwargs or {})
         self.app = app
         self.queue = queue
         self.poll_interval = float(poll_interval)
@@ -121,7 +123,7 @@ class CeleryJob(ResumableJobMixin):
         options: dict[str, Any] = {"task_id": task_id}
         if self.queue is not None:
             options["queue"] = self.queue
-        self.app.send_task(self.task_name, args=self.args, kwargs=self.kwargs, **options)
+        self.app.send_task(self.task_name, args=self.task_args, kwargs=self.task_kwargs, **options)
         log.info("sent Celery task %s id=%s", self.task_name, task_id)
         return task_id
 

@@ -31,7 +31,8 @@ class CeleryJobOperator(CeleryJob, BaseOperator):  # type: ignore[misc]
         **kwargs_: ``BaseOperator`` arguments (``task_id``, ``retries``, …), ``durable``.
     """
 
-    template_fields: Sequence[str] = ("args", "kwargs")
+    # Templated: the task's arguments (stored as ``task_args``/``task_kwargs``).
+    template_fields: Sequence[str] = ("task_args", "task_kwargs")
 
     def __init__(
         self,
