@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from resumable import TaskOptions
 from resumable.migrations.schema import tasks, workers
 from resumable.tasks import _services
 from resumable.tasks._workers import unrunnable
@@ -79,6 +80,9 @@ def test_messages_go_to_the_task_queue(cluster: Callable[..., CeleryCluster]) ->
     c.start_worker(queues=(side,), env={"WORKER_NAME": "side"})
     assert eventually(lambda: len(_registered()) >= 1, 60)
     assert {tuple(json.loads(r.queues)) for r in _registered()} == {(side,)}
+    routed = module.job.schedule(0, options=TaskOptions(queue=side))
+    routed.wait(timeout=60)
+    assert routed.status == "success"
     task = module.job.schedule(1)  # on the default queue: nobody consumes it
     assert unrunnable([task]) == {
         task.uuid: f"no live worker runs {module.job.name} on queue default"
@@ -93,4 +97,4 @@ def test_messages_go_to_the_task_queue(cluster: Callable[..., CeleryCluster]) ->
     assert unrunnable([task]) == {}
     task.wait(timeout=60)
     assert task.status == "success"
-    assert [e["worker"] for e in c.events() if e["kind"] == "ran"] == ["side"]
+    assert [e["worker"] for e in c.events() if e["kind"] == "ran"] == ["side", "side"]

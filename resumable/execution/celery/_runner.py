@@ -39,7 +39,6 @@ def run_task(self: Any, task_uuid: str) -> str:
     (Celery logs it)."""
     services = _services.current()
     database = services.repository.database
-    queue = _queue_of(self)
     claimed = _sql.claim(
         database,
         task_uuid,
@@ -48,7 +47,7 @@ def run_task(self: Any, task_uuid: str) -> str:
         self.request.id,
     )
     if claimed is None:
-        return _not_claimed(self, task_uuid, queue)
+        return _not_claimed(self, task_uuid)
     record, arguments = claimed
     try:
         definition = registered(record.name)
@@ -58,11 +57,11 @@ def run_task(self: Any, task_uuid: str) -> str:
         return f"refused: {exc}"
     status = run_attempt(services, definition, task_uuid, args, kwargs, claimed=record)
     if status is TaskStatus.PENDING:
-        _send_next(self, task_uuid, queue)
+        _send_next(self, task_uuid)
     return f"ran attempt {record.attempt}: {status.value if status else 'not claimed'}"
 
 
-def _not_claimed(self: Any, task_uuid: str, queue: str | None) -> str:
+def _not_claimed(self: Any, task_uuid: str) -> str:
     record = _sql.read(_services.current().repository.database, task_uuid)
     if record is None:
         return "dropped: no such task (pruned or deleted)"
@@ -83,7 +82,7 @@ def _not_claimed(self: Any, task_uuid: str, queue: str | None) -> str:
         return f"not run: no @task named {record.name!r} is registered in this worker"
     # Delivered before its retry delay ran out (clocks differ, or a duplicate of an
     # older attempt's message): come back when it is due.
-    _send_next(self, task_uuid, queue)
+    _send_next(self, task_uuid)
     return "not due yet: sent again for later"
 
 
@@ -91,7 +90,8 @@ def database_of() -> Any:
     return _services.current().repository.database
 
 
-def _send_next(self: Any, task_uuid: str, queue: str | None) -> None:
+def _send_next(self: Any, task_uuid: str) -> None:
+    """Send the message of the task's next attempt, to the task's queue."""
     database = database_of()
     record = _sql.read(database, task_uuid)
     if record is None or record.status is not TaskStatus.PENDING:
@@ -102,7 +102,7 @@ def _send_next(self: Any, task_uuid: str, queue: str | None) -> None:
         task_uuid,
         record.attempt,
         countdown=_sql.due_in(record.not_before),
-        queue=queue,
+        queue=record.queue,
     )
 
 
@@ -132,9 +132,3 @@ def send_noted(
         _sql.note_message(database, task_uuid, attempt, None, replacing=message_id)
         raise
     return message_id
-
-
-def _queue_of(self: Any) -> str | None:
-    info = getattr(self.request, "delivery_info", None) or {}
-    routing_key = info.get("routing_key")
-    return routing_key if isinstance(routing_key, str) and routing_key else None
