@@ -21,7 +21,8 @@ _url_option = click.option(
     "--url",
     default=None,
     metavar="URL",
-    help="Store URL (default: $RESUMABLE_STORE_URL, else the embedded SQLite file).",
+    help="Store URL (default: $RESUMABLE_STORE_URL, else $RESUMABLE_DATABASE_URL, "
+    "else the embedded SQLite file).",
 )
 
 

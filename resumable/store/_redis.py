@@ -208,7 +208,7 @@ class RedisBackend:
             return script(keys=keys, args=args)
 
     def _keys_of(self, scope: Scope) -> tuple[str, str]:
-        tail = f"{len(scope.namespace)}:{scope.namespace}:{scope.key}"
+        tail = f"{len(scope.namespace)}:{scope.namespace}:{scope.scope_key}"
         return f"{self._prefix}state:{tail}", f"{self._prefix}attempt:{tail}"
 
     def get(self, scope: Scope, name: str, now: datetime) -> str | None:
@@ -258,7 +258,7 @@ class RedisBackend:
     ) -> None:
         current = int(self._call(self._eval, self._fenced, [hash_key, attempt_key], args))
         if current >= 0:
-            raise StaleAttemptError(scope.namespace, scope.key, fence, current)
+            raise StaleAttemptError(scope.namespace, scope.scope_key, fence, current)
 
     def new_attempt(self, scope: Scope) -> int:
         return int(self._call(self._client.incr, self._keys_of(scope)[1]))

@@ -61,9 +61,14 @@ def registered(name: str) -> Definition:
     with _registry_lock:
         definition = _registry.get(name)
     if definition is None:
+        hint = ""
+        if "." not in name:
+            # Default names became module-qualified: rows of earlier versions keep
+            # the bare function name, which only an explicit name= registers now.
+            hint = f" (a bare name from an earlier version? keep it with @task(name={name!r}))"
         raise ConfigurationError(
             f"no @task named {name!r} is registered in this process; import the module "
-            "that defines it"
+            f"that defines it{hint}"
         )
     return definition
 

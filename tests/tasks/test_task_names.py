@@ -102,3 +102,11 @@ def test_a_script_run_as_main_uses_its_import_name(tmp_path: Path) -> None:
 
 def test_code_without_a_file_keeps_main(tmp_path: Path) -> None:
     assert _run(["-c", textwrap.dedent(SCRIPT)], tmp_path) == "__main__.export"
+
+
+def test_looking_up_a_bare_name_hints_at_name() -> None:
+    with pytest.raises(resumable.ConfigurationError, match=r"@task\(name='export'\)"):
+        registered("export")
+    with pytest.raises(resumable.ConfigurationError) as caught:
+        registered("billing.nowhere")
+    assert "bare name" not in str(caught.value)
