@@ -45,10 +45,12 @@ def test_a_worker_without_the_task_leaves_it_pending(
 ) -> None:
     c = cluster(TASKS)
     module: Any = c.module
+    task = module.job.schedule(1)
     without = c.start_worker(env={"RESUMABLE_TEST_WITHOUT_TASKS": "1", "WORKER_NAME": "without"})
+    # At start it names what it sees pending on its queues but cannot run.
+    assert eventually(lambda: f"{module.job.name}@default" in without.log(), 60), without.log()
     assert eventually(lambda: any(r.engine == "celery" for r in _registered()), 60)
     assert all(json.loads(r.task_names) == [] for r in _registered())
-    task = module.job.schedule(1)
     assert eventually(lambda: f"not running task_uuid={task.uuid}" in without.log(), 60)
     row = _row(task.uuid)
     assert (row.status, row.attempt, row.error_message, row.started_at) == (

@@ -197,6 +197,40 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     pool = type(getattr(sender, "pool", None)).__module__
     if pool.endswith("concurrency.thread"):
         start_keeper()
+    warn_unrunnable(getattr(sender, "app", None))
+
+
+def warn_unrunnable(app: Any = None) -> None:
+    """Once per worker, at start: warn about the pending task names on the queues it
+    consumes that it cannot run (its app module does not import them)."""
+    settings, _ = _config.current_settings()
+    if settings.executor != "celery":
+        return
+    from resumable._db.engine import open_database
+    from resumable.execution.celery._app import resolve_app
+    from resumable.migrations import migrate
+
+    # Not through _services: in the worker's main process that would start a signal
+    # listener (a thread and a connection) for nothing; one look, then let go.
+    try:
+        app = app if app is not None else resolve_app(settings.celery_app)
+        database = open_database(settings.database_url)
+        try:
+            migrate(database)
+            stranded = WorkerRegistry(database).pending_elsewhere(
+                "celery", registered_names(), served_queues(app)
+            )
+        finally:
+            database.dispose()
+    except Exception as exc:  # a start-up courtesy: never stop the worker for it
+        log.warning("could not look for pending tasks: %s", exc)
+        return
+    if stranded:
+        log.warning(
+            "pending tasks this worker cannot run (no @task of that name imported) "
+            "tasks=%s: they stay pending for a worker that imports them",
+            ",".join(f"{name}@{queue}" for name, queue in stranded),
+        )
 
 
 def connect_signals() -> None:
