@@ -6,6 +6,7 @@ import click
 
 from resumable._config import default_database_url, default_store_url
 from resumable._db.engine import mask_url, open_database
+from resumable.cli._urls import persistent
 from resumable.migrations import SCHEMA_VERSION, migrate
 
 _SQL_SCHEMES = ("sqlite", "postgresql", "postgres")
@@ -54,7 +55,7 @@ def migrate_(url: str | None) -> None:
     database it migrated, password masked.
     """
     for what, target in _targets(url):
-        database = open_database(target)
+        database = open_database(persistent(target, "--url"))
         try:
             applied = migrate(database)
         finally:

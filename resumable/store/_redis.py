@@ -45,6 +45,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from resumable._errors import StaleAttemptError, StoreUnavailableError
 from resumable.store._backend import Item, Scope
 from resumable.store._durability import Persistence, enforce, parse_flag, redis_persistence
+from resumable.store._urls import redis_db
 
 # KEYS[1] scope hash, KEYS[2] attempt counter; ARGV[1] the handle's attempt, then
 # ARGV[2] the operation: "set" (name, entry pairs follow), "del" (one name), "clear".
@@ -170,6 +171,7 @@ class RedisBackend:
         self.require_durable = from_url if require_durable is None else require_durable
         rest = "&".join(f"{k}={v}" for k, values in query.items() for v in values)
         plain_url = urlunsplit(parts._replace(query=rest))
+        redis_db(plain_url, masked)  # redis-py would take a path like /abc as database 0
         self._client: Any = redis.Redis.from_url(
             plain_url,
             decode_responses=True,
