@@ -326,7 +326,9 @@ def demo(url: str | None) -> None:
     """Kill a worker mid-job and watch the next one reconnect (no server, no config)."""
     console = Console()
     store_url = url or default_store_url()
-    persistent(store_url, "--url")  # the demo's workers are separate processes
+    if store_url.split(":", 1)[0].lower() == "memory":
+        raise click.BadParameter("the demo's workers are separate processes: use a shared store")
+    persistent(store_url, "--url")  # in-memory SQLite, the same
     started = time.monotonic()
     with open_store(store_url) as store:
         shown_url = store.url

@@ -78,7 +78,7 @@ def _user_errors(tmp: Path) -> list[tuple[list[str], str]]:
         (["api", "token", "create", "alice", "--database-url", "sqlite://"], "in-memory"),
         # demo
         (["demo", "--url", "sqlite://"], "in-memory SQLite"),
-        (["demo", "--url", "memory://"], "memory://"),
+        (["demo", "--url", "memory://"], "use a shared store"),
         # anything
         (["frobnicate"], "No such command"),
     ]
