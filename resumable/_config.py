@@ -26,7 +26,7 @@ from typing import Any
 
 import attrs
 
-from resumable._db.engine import embedded_database_path
+from resumable._db.engine import embedded_database_path, mask_url
 from resumable._errors import ConfigurationError
 
 DATABASE_URL_ENV = "RESUMABLE_DATABASE_URL"
@@ -95,7 +95,16 @@ def _database_url(value: Any) -> str:
 
 
 def _redis_url(value: Any) -> str | None:
-    return _url(value, "redis_url")
+    url = _url(value, "redis_url")
+    if url is not None:
+        from resumable._errors import StoreUnavailableError
+        from resumable.store._urls import redis_db
+
+        try:
+            redis_db(url, mask_url(url))  # not a Redis URL, or /abc as the database
+        except StoreUnavailableError as exc:
+            raise ConfigurationError(f"redis_url: {exc}") from None
+    return url
 
 
 def _executor(value: Any) -> str:

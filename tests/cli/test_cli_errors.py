@@ -76,6 +76,9 @@ def _user_errors(tmp: Path) -> list[tuple[list[str], str]]:
         # api
         (["api", "--database-url", "sqlite://"], "in-memory SQLite"),
         (["api", "token", "create", "alice", "--database-url", "sqlite://"], "in-memory"),
+        # demo
+        (["demo", "--url", "sqlite://"], "in-memory SQLite"),
+        (["demo", "--url", "memory://"], "use a shared store"),
         # anything
         (["frobnicate"], "No such command"),
     ]
@@ -170,6 +173,9 @@ def test_open_store_refuses_a_redis_database_that_is_not_a_number() -> None:
     for url in ("redis://127.0.0.1:6379/abc", "redis://127.0.0.1:6379/0?db=x"):
         with pytest.raises(resumable.StoreUnavailableError, match="must be a number"):
             resumable.open_store(url)
+    for url in ("redis://127.0.0.1:6379/abc", "ftp://x"):
+        with pytest.raises(resumable.ConfigurationError, match="redis_url"):
+            resumable.configure(redis_url=url)
     # The Python API still offers the in-process store (tests, notebooks).
     with resumable.open_store("memory://") as store:
         store.scope("ns", "k").set("a", 1)
