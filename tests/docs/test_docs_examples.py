@@ -1,4 +1,4 @@
-"""Every ```python block in docs/*.md runs, as written, with no server.
+"""Every ```python block in docs/*.md and the README runs, as written, with no server.
 
 A block whose first line is ``# not run: <reason>`` is only compiled (it needs a server,
 Airflow, or a long-running worker); everything else is executed in a fresh directory,
@@ -24,7 +24,7 @@ _BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 def _blocks() -> list[tuple[str, str]]:
     found = []
-    for page in sorted(DOCS.glob("*.md")):
+    for page in [*sorted(DOCS.glob("*.md")), DOCS.parent / "README.md"]:
         for index, code in enumerate(_BLOCK.findall(page.read_text())):
             found.append((f"{page.name}#{index + 1}", code))
     return found
