@@ -32,19 +32,25 @@ from resumable._errors import (
 from resumable.execution.celery import register_configured as _register_celery
 from resumable.execution.celery import share_tasks as _share_celery_tasks
 from resumable.jobs import ResumableJobMixin, run_job
-from resumable.store import NEVER_EXPIRE, Store, TaskStateStore, open_store
+from resumable.store import NEVER_EXPIRE, Store, TaskStateStore, default_store_url, open_store
 from resumable.tasks import (
     CancelAction,
+    Progress,
     Task,
+    TaskContext,
+    TaskFunction,
     TaskOptions,
     TaskScope,
     TaskStatus,
     acting_as,
+    cancel_task,
+    count_tasks,
     get_context,
     get_task,
     list_tasks,
     prune_tasks,
     task,
+    wait_for_task,
 )
 
 # configure(executor="celery", celery_app=app) registers resumable.run_task on the app.
@@ -68,6 +74,7 @@ __all__ = [
     "NEVER_EXPIRE",
     "NotInTaskError",
     "PermissionDeniedError",
+    "Progress",
     "ResumableError",
     "ResumableJobMixin",
     "StaleAttemptError",
@@ -76,7 +83,9 @@ __all__ = [
     "StoreNotDurableWarning",
     "StoreUnavailableError",
     "Task",
+    "TaskContext",
     "TaskFinishedError",
+    "TaskFunction",
     "TaskNotAbortableError",
     "TaskNotFoundError",
     "TaskOptions",
@@ -87,7 +96,10 @@ __all__ = [
     "ValueTooLargeError",
     "__version__",
     "acting_as",
+    "cancel_task",
     "configure",
+    "count_tasks",
+    "default_store_url",
     "get_context",
     "get_task",
     "list_tasks",
@@ -95,4 +107,5 @@ __all__ = [
     "prune_tasks",
     "run_job",
     "task",
+    "wait_for_task",
 ]

@@ -3,6 +3,17 @@
 ``configure()`` replaces the whole previous configuration (keys not passed go back to
 their environment value or default), and the task runtime built on the old settings
 is closed, so a test or an application can switch databases cleanly.
+
+Where things live, one rule for every entry point (``configure()``, ``open_store()``,
+``resumable worker``, ``resumable tasks``, ``resumable store``, ``resumable db migrate``):
+
+- the **task database** (tasks and their ``ctx.store``): ``configure(database_url=)``,
+  else ``RESUMABLE_DATABASE_URL``, else the embedded SQLite file;
+- the **checkpoint store** of ``open_store()`` with no URL: ``RESUMABLE_STORE_URL``,
+  else ``RESUMABLE_DATABASE_URL``, else the same embedded file.
+
+So one variable, ``RESUMABLE_DATABASE_URL``, puts everything in one database; setting
+``RESUMABLE_STORE_URL`` as well moves standalone checkpoints elsewhere (Redis, say).
 """
 
 from __future__ import annotations
@@ -15,10 +26,11 @@ from typing import Any
 
 import attrs
 
-from resumable._db.engine import embedded_database_path
+from resumable._db.engine import embedded_database_path, mask_url
 from resumable._errors import ConfigurationError
 
 DATABASE_URL_ENV = "RESUMABLE_DATABASE_URL"
+STORE_URL_ENV = "RESUMABLE_STORE_URL"
 REDIS_URL_ENV = "RESUMABLE_REDIS_URL"
 EXECUTOR_ENV = "RESUMABLE_EXECUTOR"
 CELERY_APP_ENV = "RESUMABLE_CELERY_APP"
@@ -40,6 +52,19 @@ def embedded_database_url() -> str:
     a single database to back up or delete.
     """
     return f"sqlite:///{embedded_database_path() / 'state.db'}"
+
+
+def default_database_url() -> str:
+    """The task database when ``configure()`` names none: ``RESUMABLE_DATABASE_URL``,
+    else the embedded SQLite file."""
+    return os.environ.get(DATABASE_URL_ENV) or embedded_database_url()
+
+
+def default_store_url() -> str:
+    """The checkpoint store when ``open_store()`` gets no URL: ``RESUMABLE_STORE_URL``,
+    else the task database from the environment (``RESUMABLE_DATABASE_URL``, else the
+    embedded SQLite file), so one variable moves everything to one database."""
+    return os.environ.get(STORE_URL_ENV) or default_database_url()
 
 
 def _positive_seconds(value: Any, what: str, *, allow_zero: bool = False) -> float:
@@ -70,7 +95,16 @@ def _database_url(value: Any) -> str:
 
 
 def _redis_url(value: Any) -> str | None:
-    return _url(value, "redis_url")
+    url = _url(value, "redis_url")
+    if url is not None:
+        from resumable._errors import StoreUnavailableError
+        from resumable.store._urls import redis_db
+
+        try:
+            redis_db(url, mask_url(url))  # not a Redis URL, or /abc as the database
+        except StoreUnavailableError as exc:
+            raise ConfigurationError(f"redis_url: {exc}") from None
+    return url
 
 
 def _executor(value: Any) -> str:
@@ -190,9 +224,7 @@ def build_settings(
     celery_app: Any = None,
 ) -> Settings:
     """Fill the gaps from the environment and defaults; :class:`Settings` checks the rest."""
-    database = _url(database_url, "database_url") or _url(
-        os.environ.get(DATABASE_URL_ENV) or None, DATABASE_URL_ENV
-    )
+    database = _url(database_url, "database_url") or _url(default_database_url(), DATABASE_URL_ENV)
     redis = _url(redis_url, "redis_url") or _url(
         os.environ.get(REDIS_URL_ENV) or None, REDIS_URL_ENV
     )
@@ -202,7 +234,7 @@ def build_settings(
         # still run `resumable tasks list` (which uses the worker executor).
         celery_app = os.environ.get(CELERY_APP_ENV) or None
     return Settings(
-        database_url=database or embedded_database_url(),
+        database_url=database,
         redis_url=redis,
         executor=chosen,
         abort_poll_interval=abort_poll_interval,

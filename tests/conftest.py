@@ -32,6 +32,9 @@ def _isolated_home(
     # Never touch the developer's real embedded database from a test.
     monkeypatch.setenv("RESUMABLE_HOME", str(tmp_path_factory.mktemp("home")))
     monkeypatch.delenv("RESUMABLE_STORE_URL", raising=False)
+    # Also a default of open_store() (after RESUMABLE_STORE_URL), so a shell's setting
+    # must not redirect the tests that use the embedded default.
+    monkeypatch.delenv("RESUMABLE_DATABASE_URL", raising=False)
 
 
 @functools.cache

@@ -90,9 +90,9 @@ def _sqlite_setup(engine: Engine, path: str) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _sqlite_engine(parsed: URL) -> Engine:
+def _sqlite_engine(parsed: URL, *, create: bool) -> Engine:
     database = parsed.database or ":memory:"
-    if database != ":memory:":
+    if database != ":memory:" and create:
         folder = Path(database).expanduser().parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -134,11 +134,12 @@ def _postgres_engine(parsed: URL) -> Engine:
     )
 
 
-def open_database(url: str) -> Database:
+def open_database(url: str, *, create: bool = True) -> Database:
     """Open a SQLite or PostgreSQL database by URL, ready for resumable's tables.
 
     A ``?schema=NAME`` query parameter on a PostgreSQL URL puts every resumable table in
     that schema (created when missing): one database can host isolated installations.
+    ``create=False`` creates nothing (no SQLite folder, no schema): for looking only.
 
     Raises:
         StoreUnavailableError: unsupported URL, missing driver, or unreachable server.
@@ -152,7 +153,7 @@ def open_database(url: str) -> Database:
     schema: str | None = None
     try:
         if backend == "sqlite":
-            engine = _sqlite_engine(parsed)
+            engine = _sqlite_engine(parsed, create=create)
         elif backend in ("postgresql", "postgres"):
             schema = parsed.query.get("schema")  # type: ignore[assignment]
             engine = _postgres_engine(
@@ -187,7 +188,7 @@ def open_database(url: str) -> Database:
         auto = engine.execution_options(**shared) if shared else engine
     tx = engine.execution_options(**{_WRITE_OPTION: True}, **shared)
     database = Database(auto=auto, tx=tx, dialect=dialect, url=masked, schema=schema)
-    if schema:
+    if schema and create:
         try:
             with translate_errors(masked), auto.connect() as conn:
                 conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))

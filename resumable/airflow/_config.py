@@ -1,8 +1,9 @@
 """Which store URL resumable uses inside Airflow 2.10 to 3.2.
 
 Order: the ``RESUMABLE_STORE_URL`` environment variable; else the Airflow connection
-``resumable_default``; else the embedded default (a SQLite file under
-``RESUMABLE_HOME``), which only works when every try of a task runs on one machine.
+``resumable_default``; else what ``open_store()`` would use: ``RESUMABLE_DATABASE_URL``,
+else the embedded default (a SQLite file under ``RESUMABLE_HOME``), which only works
+when every try of a task runs on one machine.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 import resumable
-from resumable import _config
 from resumable.api._tokens import TokenStore
+from resumable.cli._urls import persistent, redis_url
 
 _database_option = click.option(
     "--database-url",
@@ -18,8 +18,9 @@ _database_option = click.option(
 
 def _configure(database_url: str | None) -> str:
     # The API never runs tasks: the worker executor keeps this process idle.
-    resumable.configure(database_url=database_url, executor="worker")
-    return _config.current_settings()[0].database_url
+    settings = resumable.configure(database_url=database_url, executor="worker")
+    redis_url(settings.redis_url, "$RESUMABLE_REDIS_URL")
+    return persistent(settings.database_url, "--database-url")
 
 
 @click.group(invoke_without_command=True)
@@ -38,6 +39,9 @@ def api(ctx: click.Context, host: str, port: int, database_url: str | None) -> N
     from resumable.api import create_app
 
     _configure(database_url)
+    from resumable.tasks import _services
+
+    _services.current()  # an unreachable database is one line now, not an error per request
     app = create_app()
     try:
         import uvicorn

@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from resumable.cli._urls import persistent
 from resumable.jobs import ResumableJobMixin, run_job
 from resumable.store import default_store_url, open_store
 
@@ -327,6 +328,7 @@ def demo(url: str | None) -> None:
     store_url = url or default_store_url()
     if store_url.split(":", 1)[0].lower() == "memory":
         raise click.BadParameter("the demo's workers are separate processes: use a shared store")
+    persistent(store_url, "--url")  # in-memory SQLite, the same
     started = time.monotonic()
     with open_store(store_url) as store:
         shown_url = store.url

@@ -14,7 +14,8 @@ _MARK = {OK: "ok  ", WARN: "WARN", FAIL: "FAIL"}
     "--url",
     default=None,
     metavar="URL",
-    help="Checkpoint store URL (default: $RESUMABLE_STORE_URL, else the embedded SQLite file).",
+    help="Checkpoint store URL (default: $RESUMABLE_STORE_URL, else $RESUMABLE_DATABASE_URL, "
+    "else the embedded SQLite file).",
 )
 @click.option(
     "--database-url",

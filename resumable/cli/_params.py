@@ -34,3 +34,13 @@ class Duration(click.ParamType):  # type: ignore[type-arg]  # generic in newer c
 DURATION = Duration()
 DURATION_OR_ZERO = Duration(allow_zero=True)
 DURATION_HELP = f"Durations: {DURATION_FORMS}."
+
+
+class CommandFailed(click.ClickException):
+    """A failure with an exit code of its own: subclasses set ``exit_code``."""
+
+
+class WatchTimedOut(CommandFailed):
+    """``tasks watch --timeout`` ran out before the task ended (124, as ``timeout(1)``)."""
+
+    exit_code = 124

@@ -2,15 +2,22 @@
 
 Commands act as the system (they see and may cancel every task) unless ``--user`` is
 given, like a trusted backend process; ``--admin`` gives that user admin rights.
+
+Commands that name a task (``list``, ``show``, ``watch``, ``state``, ``cancel``) need a
+database that already holds resumable's tables: at a mistyped URL they fail instead of
+creating an empty one. ``prune`` creates what it needs.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
+import uuid as uuid_module
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
+from typing import Any
 
 import click
 from rich.console import Console
@@ -20,7 +27,10 @@ from rich.table import Table
 import resumable
 from resumable import Task, TaskStatus
 from resumable._time import duration_in_words, relative
-from resumable.cli._params import DURATION_HELP, DURATION_OR_ZERO
+from resumable.cli._params import DURATION, DURATION_HELP, DURATION_OR_ZERO, WatchTimedOut
+from resumable.cli._tables import ESSENTIAL, Column, fitted_table
+from resumable.cli._urls import persistent, redis_url, require_initialised
+from resumable.tasks._identity import state_scope
 from resumable.tasks._workers import unrunnable
 
 _STATUS_STYLE = {
@@ -46,18 +56,65 @@ _admin_option = click.option("--admin", is_flag=True, help="The --user is an adm
 
 
 @contextmanager
-def _session(database_url: str | None, user: str | None, admin: bool) -> Iterator[None]:
+def _session(
+    database_url: str | None, user: str | None, admin: bool, *, must_exist: bool = True
+) -> Iterator[None]:
+    _check_user(user, admin)
+    with _configured(database_url, must_exist=must_exist), _acting(user, admin):
+        yield
+
+
+@contextmanager
+def _configured(database_url: str | None, *, must_exist: bool) -> Iterator[None]:
+    # The command line never runs tasks: the worker executor keeps this process idle.
+    settings = resumable.configure(database_url=database_url, executor="worker")
+    persistent(settings.database_url, "--database-url")
+    redis_url(settings.redis_url, "$RESUMABLE_REDIS_URL")
+    if must_exist:
+        require_initialised(settings.database_url)
+    yield
+
+
+def _check_user(user: str | None, admin: bool) -> None:
     if admin and user is None:
         raise click.UsageError("--admin needs --user (the system already sees everything)")
-    # The command line never runs tasks: the worker executor keeps this process idle.
-    resumable.configure(database_url=database_url, executor="worker")
+
+
+@contextmanager
+def _acting(user: str | None, admin: bool) -> Iterator[None]:
+    _check_user(user, admin)
     with ExitStack() as stack:
         if user is not None:
             stack.enter_context(resumable.acting_as(user, admin=admin))
         yield
 
 
+_UUID_PREFIX = re.compile(r"[0-9a-f-]*")
+
+
+class TaskUuid(click.ParamType):  # type: ignore[type-arg]  # generic in newer click only
+    """A task uuid or the start of one (``show``, ``cancel``… accept any unique prefix)."""
+
+    name = "task_uuid"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip().lower()
+        if len(text) >= 36:
+            try:
+                return str(uuid_module.UUID(text))
+            except ValueError:
+                self.fail(f"{value!r} is not a task uuid", param, ctx)
+        if not _UUID_PREFIX.fullmatch(text):
+            self.fail(
+                f"{value!r} is not a task uuid or the start of one (hex digits and dashes)",
+                param,
+                ctx,
+            )
+        return text
+
+
 SHORT_UUID = 8
+WATCH_TIMED_OUT = WatchTimedOut.exit_code
 
 
 def resolve_uuid(given: str) -> str:
@@ -154,28 +211,42 @@ def list_(
                 json.dumps({**_as_dict(t), "no_worker": stranded.get(t.uuid)}, sort_keys=True)
             )
         return
-    table = Table(title=f"{len(found)} task(s)")
-    for column in ("uuid", "name", "status", "progress", "eta", "scope", "subscribers"):
-        table.add_column(column, no_wrap=column in ("uuid", "status"))
-    table.add_column("attempt", justify="right")
-    table.add_column("created")
-    table.add_column("duration", justify="right")
-    table.add_column("worker")
-    for t in found:
-        table.add_row(
+    rows = [
+        [
             t.uuid if full_uuid else t.uuid[:SHORT_UUID],
             t.task_name or t.name,
             _status(t, t.uuid in stranded),
             format_percent(t),
+            relative(t.created_at),
             duration_in_words(t.progress.eta_seconds),
+            duration_in_words(t.duration_seconds),
+            str(t.attempt),
             t.scope.value,
             _subscribers(t),
-            str(t.attempt),
-            relative(t.created_at),
-            duration_in_words(t.duration_seconds),
             worker_host(t.worker_id),
-        )
-    Console().print(table)
+        ]
+        for t in found
+    ]
+    console = Console()
+    console.print(
+        fitted_table(_LIST_COLUMNS, rows, width=console.width, title=f"{len(found)} task(s)")
+    )
+
+
+# In the order shown; at 80 columns the lowest priorities (highest numbers) give way.
+_LIST_COLUMNS = [
+    Column("uuid", ESSENTIAL),
+    Column("name", ESSENTIAL, wrap=True),
+    Column("status", ESSENTIAL, wrap=True),
+    Column("progress", 1),
+    Column("created", 2),
+    Column("eta", 4, justify="right"),
+    Column("duration", 3, justify="right"),
+    Column("attempt", 5, justify="right"),
+    Column("scope", 7),
+    Column("subscribers", 6, wrap=True),
+    Column("worker", 8),
+]
 
 
 def _moment(moment: datetime | None) -> str:
@@ -222,7 +293,7 @@ def worker_host(worker_id: str | None) -> str:
 @_user_option
 @_admin_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.argument("task_uuid")
+@click.argument("task_uuid", type=TaskUuid())
 def show(
     database_url: str | None, user: str | None, admin: bool, as_json: bool, task_uuid: str
 ) -> None:
@@ -235,8 +306,8 @@ def show(
         click.echo(json.dumps(shown, sort_keys=True))
         return
     table = Table(show_header=False, title=f"task {t.uuid}")
-    table.add_column("field", style="bold")
-    table.add_column("value")
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
     rows = [
         ("name", t.name),
         ("task_name", t.task_name or "-"),
@@ -273,13 +344,84 @@ def show(
 @_user_option
 @_admin_option
 @click.option("--force", is_flag=True, help="Abort a shared task for every subscriber (admin).")
-@click.argument("task_uuid")
+@click.argument("task_uuid", type=TaskUuid())
 def cancel(
     database_url: str | None, user: str | None, admin: bool, force: bool, task_uuid: str
 ) -> None:
     """Abort a task, or unsubscribe --user from a shared one; prints which."""
     with _session(database_url, user, admin):
         click.echo(resumable.get_task(resolve_uuid(task_uuid)).cancel(force=force))
+
+
+@tasks.command()
+@_database_option
+@_user_option
+@_admin_option
+@click.option("--clear", is_flag=True, help="Delete every key of the task's ctx.store.")
+@click.option("--force", is_flag=True, help="With --clear: clear even while the task is active.")
+@click.argument("task_uuid", type=TaskUuid())
+def state(
+    database_url: str | None,
+    user: str | None,
+    admin: bool,
+    clear: bool,
+    force: bool,
+    task_uuid: str,
+) -> None:
+    """Print the task's checkpoint state (its ctx.store) as JSON, or --clear it.
+
+    The state belongs to the task's identity, not to one run: a task with a task_key
+    shares it with every run of the same name and key (a re-run resumes from it); a
+    task without one has its own. --clear refuses while a run of that identity is
+    pending or running (it would lose checkpoints under it) unless --force is given,
+    and needs the system (no --user), an admin or the task's creator.
+    """
+    if force and not clear:
+        raise click.UsageError("--force only goes with --clear")
+    _check_user(user, admin)
+    with _configured(database_url, must_exist=True):
+        with _acting(user, admin):
+            t = resumable.get_task(resolve_uuid(task_uuid))
+        namespace, scope_key = state_scope(t.name, t.scope, t.task_key, t.created_by, t.uuid)
+        from resumable.tasks import _services
+
+        scoped = _services.current().store.scope(namespace, scope_key)
+        if not clear:
+            values = {key: scoped.get(key) for key in scoped.keys()}
+            shown = {"namespace": namespace, "scope_key": scope_key, "state": values}
+            click.echo(json.dumps(shown, ensure_ascii=False, sort_keys=True, indent=2))
+            return
+        if user is not None and not admin and user != t.created_by:
+            raise resumable.PermissionDeniedError(
+                f"only the task's creator or an admin may clear the state of task {t.uuid}",
+                t.uuid,
+            )
+        active = _active_run(t, namespace, scope_key)
+        if active is not None and not force:
+            raise click.ClickException(
+                f"task {active.uuid} is {active.status.value}: clearing its state now would "
+                "lose its checkpoints; wait for it to end, cancel it, or pass --force"
+            )
+        count = len(scoped.keys())
+        scoped.clear()
+    click.echo(f"cleared {count} key{'s' if count != 1 else ''} of task {t.uuid}")
+
+
+def _active_run(t: Task, namespace: str, scope_key: str) -> Task | None:
+    """A pending or running task sharing ``t``'s state scope (``t`` itself, or a newer
+    run of the same name and key), as the system sees it."""
+    if not t.is_terminal:
+        return t
+    if t.task_key is None:
+        return None  # an unkeyed task's state is its own
+    active = [TaskStatus.PENDING, TaskStatus.IN_PROGRESS, TaskStatus.ABORTING]
+    for other in resumable.list_tasks(status=active, name=t.name, limit=1000):
+        if state_scope(other.name, other.scope, other.task_key, other.created_by, other.uuid) == (
+            namespace,
+            scope_key,
+        ):
+            return other
+    return None
 
 
 @tasks.command()
@@ -315,7 +457,7 @@ def prune(
     if older_than is not None and retention_days is not None:
         raise click.UsageError("give --older-than or --retention-days, not both")
     days = retention_days if older_than is None else older_than / 86_400
-    with _session(database_url, user, admin):
+    with _session(database_url, user, admin, must_exist=False):
         pruned = resumable.prune_tasks(
             retention_period_days=90.0 if days is None else days, max_rows_per_run=max_rows
         )
@@ -345,14 +487,28 @@ def _worker_label(t: Task) -> str:
     type=click.FloatRange(min=0.05),
     help="Seconds between two reads.",
 )
-@click.argument("task_uuid")
+@click.option(
+    "--timeout",
+    type=DURATION,
+    default=None,
+    help=f"Give up after this long, exit {WATCH_TIMED_OUT} (default: watch until the task "
+    f"ends). {DURATION_HELP}",
+)
+@click.argument("task_uuid", type=TaskUuid())
 def watch(
-    database_url: str | None, user: str | None, admin: bool, interval: float, task_uuid: str
+    database_url: str | None,
+    user: str | None,
+    admin: bool,
+    interval: float,
+    timeout: float | None,
+    task_uuid: str,
 ) -> None:
     """Show a live progress bar with ETA until the task ends.
 
-    Exits 0 when the task succeeds, 1 when it ends in any other status.
+    Exits 0 when the task succeeds, 1 when it ends in any other status, 124 when
+    --timeout runs out first (the task goes on), 130 on Ctrl-C.
     """
+    deadline = None if timeout is None else time.monotonic() + timeout
     with _session(database_url, user, admin):
         t = resumable.get_task(resolve_uuid(task_uuid))
         with Progress(
@@ -377,8 +533,20 @@ def watch(
                 )
                 if t.is_terminal:
                     break
-                time.sleep(interval)
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    time.sleep(min(interval, left))
+                else:
+                    time.sleep(interval)
                 t.refresh()
+    if not t.is_terminal:
+        assert timeout is not None
+        raise WatchTimedOut(
+            f"gave up watching after {duration_in_words(timeout)}: task {t.uuid} is still "
+            f"{t.status.value}"
+        )
     if t.status is not TaskStatus.SUCCESS:
         detail = f": {t.error_message}" if t.error_message else ""
         raise click.ClickException(f"task {t.uuid} ended with status {t.status.value}{detail}")

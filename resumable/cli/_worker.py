@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 
@@ -9,6 +10,8 @@ import click
 
 from resumable import _config
 from resumable.cli._params import DURATION, DURATION_HELP, DURATION_OR_ZERO
+from resumable.cli._urls import persistent
+from resumable.cli._urls import redis_url as checked_redis_url
 from resumable.execution.worker._daemon import IMPORTS_ENV, Worker, WorkerOptions
 from resumable.tasks._workers import DEFAULT_QUEUE
 
@@ -16,6 +19,28 @@ from resumable.tasks._workers import DEFAULT_QUEUE
 def _modules(values: tuple[str, ...]) -> tuple[str, ...]:
     listed = list(values) or [os.environ.get(IMPORTS_ENV, "")]
     return tuple(m.strip() for value in listed for m in value.split(",") if m.strip())
+
+
+def _import_all(modules: tuple[str, ...]) -> None:
+    """Import the task modules now, so a typo is one line, not a traceback."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise click.BadParameter(
+                f"cannot import {module!r}: {exc}", param_hint="'--import'"
+            ) from None
+        except SyntaxError as exc:
+            raise click.BadParameter(
+                f"cannot import {module!r}: {exc.msg} ({exc.filename}, line {exc.lineno})",
+                param_hint="'--import'",
+            ) from None
+        except Exception as exc:  # the module's own code raised: name it, keep it short
+            raise click.BadParameter(
+                f"importing {module!r} raised {type(exc).__name__}: {exc} "
+                f"(python -c 'import {module}' shows the traceback)",
+                param_hint="'--import'",
+            ) from None
 
 
 def _queues(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -50,7 +75,7 @@ def _retention_days(retention: float | None, retention_days: float | None) -> fl
 @click.option(
     "--concurrency",
     "-c",
-    type=int,
+    type=click.IntRange(min=1),
     default=os.cpu_count() or 2,
     show_default=True,
     help="Tasks running at once, one child process each.",
@@ -122,21 +147,21 @@ def _retention_days(retention: float | None, retention_days: float | None) -> fl
 )
 @click.option(
     "--max-rows-per-run",
-    type=int,
+    type=click.IntRange(min=1),
     default=10_000,
     show_default=True,
     help="With --prune-every: at most this many tasks per prune run.",
 )
 @click.option(
     "--max-tasks-per-child",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     metavar="N",
     help="Replace a child process after it ran N attempts (default: never).",
 )
 @click.option(
     "--max-memory-per-child",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     metavar="KIB",
     help="Replace a child process once its resident memory exceeds KIB after an attempt.",
@@ -177,17 +202,21 @@ def worker(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    _config.configure(
+    settings = _config.configure(
         database_url=database_url,
-        redis_url=redis_url,
+        redis_url=checked_redis_url(redis_url, "--redis-url"),
         executor="worker",
         abort_poll_interval=abort_poll_interval,
         heartbeat_interval=heartbeat_interval,
         lease=lease,
     )
+    persistent(settings.database_url, "--database-url")
+    checked_redis_url(settings.redis_url, "$RESUMABLE_REDIS_URL")
+    modules = _modules(imports)
+    _import_all(modules)
     options = WorkerOptions(
         concurrency=concurrency,
-        imports=_modules(imports),
+        imports=modules,
         queues=_queues(queues),
         poll_interval=poll_interval,
         grace=grace,

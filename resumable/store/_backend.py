@@ -16,7 +16,7 @@ class Scope(NamedTuple):
     """The (namespace, scope key) pair that isolates one run's keys."""
 
     namespace: str
-    key: str
+    scope_key: str
 
 
 class Item(NamedTuple):

@@ -46,7 +46,7 @@ class MemoryBackend:
     def _check_fence(self, scope: Scope, fence: int | None) -> None:
         current = self._data.attempts.get(scope, 0)
         if fence is not None and current > fence:
-            raise StaleAttemptError(scope.namespace, scope.key, fence, current)
+            raise StaleAttemptError(scope.namespace, scope.scope_key, fence, current)
 
     def get(self, scope: Scope, name: str, now: datetime) -> str | None:
         with self._data.lock:

@@ -45,6 +45,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from resumable._errors import StaleAttemptError, StoreUnavailableError
 from resumable.store._backend import Item, Scope
 from resumable.store._durability import Persistence, enforce, parse_flag, redis_persistence
+from resumable.store._urls import redis_db
 
 # KEYS[1] scope hash, KEYS[2] attempt counter; ARGV[1] the handle's attempt, then
 # ARGV[2] the operation: "set" (name, entry pairs follow), "del" (one name), "clear".
@@ -170,6 +171,7 @@ class RedisBackend:
         self.require_durable = from_url if require_durable is None else require_durable
         rest = "&".join(f"{k}={v}" for k, values in query.items() for v in values)
         plain_url = urlunsplit(parts._replace(query=rest))
+        redis_db(plain_url, masked)  # redis-py would take a path like /abc as database 0
         self._client: Any = redis.Redis.from_url(
             plain_url,
             decode_responses=True,
@@ -208,7 +210,7 @@ class RedisBackend:
             return script(keys=keys, args=args)
 
     def _keys_of(self, scope: Scope) -> tuple[str, str]:
-        tail = f"{len(scope.namespace)}:{scope.namespace}:{scope.key}"
+        tail = f"{len(scope.namespace)}:{scope.namespace}:{scope.scope_key}"
         return f"{self._prefix}state:{tail}", f"{self._prefix}attempt:{tail}"
 
     def get(self, scope: Scope, name: str, now: datetime) -> str | None:
@@ -258,7 +260,7 @@ class RedisBackend:
     ) -> None:
         current = int(self._call(self._eval, self._fenced, [hash_key, attempt_key], args))
         if current >= 0:
-            raise StaleAttemptError(scope.namespace, scope.key, fence, current)
+            raise StaleAttemptError(scope.namespace, scope.scope_key, fence, current)
 
     def new_attempt(self, scope: Scope) -> int:
         return int(self._call(self._client.incr, self._keys_of(scope)[1]))

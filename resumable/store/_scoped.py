@@ -63,11 +63,17 @@ class TaskStateStore(Protocol):
     async def aupdate(self, values: Mapping[str, Any], *, retention: Retention = None) -> None:
         """Async :meth:`update`."""
 
+    async def akeys(self) -> list[str]:
+        """Async :meth:`keys`."""
+
     async def adelete(self, key: str) -> None:
         """Async :meth:`delete`."""
 
     async def aclear(self) -> None:
         """Async :meth:`clear`."""
+
+    async def anew_attempt(self) -> TaskStateStore:
+        """Async :meth:`new_attempt`."""
 
 
 class ScopedState:
@@ -98,7 +104,7 @@ class ScopedState:
         fenced = "" if self._attempt is None else f", attempt={self._attempt}"
         return (
             f"<TaskStateStore {self._backend.url} "
-            f"scope=({self._scope.namespace!r}, {self._scope.key!r}){fenced}>"
+            f"scope=({self._scope.namespace!r}, {self._scope.scope_key!r}){fenced}>"
         )
 
     @property
@@ -107,7 +113,7 @@ class ScopedState:
 
     @property
     def scope_key(self) -> str:
-        return self._scope.key
+        return self._scope.scope_key
 
     @property
     def attempt(self) -> int | None:
@@ -168,8 +174,14 @@ class ScopedState:
     async def aupdate(self, values: Mapping[str, Any], *, retention: Retention = None) -> None:
         await asyncio.to_thread(self.update, values, retention=retention)
 
+    async def akeys(self) -> list[str]:
+        return await asyncio.to_thread(self.keys)
+
     async def adelete(self, key: str) -> None:
         await asyncio.to_thread(self.delete, key)
 
     async def aclear(self) -> None:
         await asyncio.to_thread(self.clear)
+
+    async def anew_attempt(self) -> ScopedState:
+        return await asyncio.to_thread(self.new_attempt)

@@ -138,7 +138,7 @@ class SQLBackend:
             cursor.execute(self._lock_attempt.sql, params)
             row = cursor.fetchone()
             if row is not None and int(row[0]) > fence:
-                raise StaleAttemptError(scope.namespace, scope.key, fence, int(row[0]))
+                raise StaleAttemptError(scope.namespace, scope.scope_key, fence, int(row[0]))
 
         return check
 

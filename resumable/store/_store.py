@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import os
+import asyncio
+import warnings
 from datetime import timedelta
 from types import TracebackType
+from typing import Any, overload
 from urllib.parse import urlsplit
 
-from resumable._db.engine import embedded_database_path, mask_url
+from resumable import _config
+from resumable._db.engine import mask_url
 from resumable._db.types import utcnow
 from resumable._errors import InvalidValueError, StoreNotDurableError, StoreUnavailableError
 from resumable.store._backend import Backend, Scope
@@ -20,17 +23,20 @@ from resumable.store._retention import (
 from resumable.store._scoped import ScopedState, TaskStateStore
 from resumable.store._values import DEFAULT_MAX_VALUE_BYTES, validate_key
 
-STORE_URL_ENV = "RESUMABLE_STORE_URL"
+# Not None: scope(ns, None) is a bad scope key (InvalidKeyError), not a missing one.
+_UNSET: Any = object()
 
 _SCHEMES = "memory://, sqlite:///…, postgresql://…, postgresql+psycopg://…, redis://…"
 
 
 def default_store_url() -> str:
-    """``RESUMABLE_STORE_URL`` if set, else the embedded SQLite file."""
-    url = os.environ.get(STORE_URL_ENV)
-    if url:
-        return url
-    return f"sqlite:///{embedded_database_path() / 'state.db'}"
+    """The URL ``open_store()`` uses when given none.
+
+    ``RESUMABLE_STORE_URL`` if set; else ``RESUMABLE_DATABASE_URL`` (the task database,
+    so one variable puts tasks, ``ctx.store`` and standalone checkpoints in one
+    database); else the embedded SQLite file.
+    """
+    return _config.default_store_url()
 
 
 def _open_backend(url: str, require_durable: bool | None = None) -> Backend:
@@ -62,7 +68,8 @@ def _open_backend(url: str, require_durable: bool | None = None) -> Backend:
 class Store:
     """A checkpoint store: hands out per-run :class:`TaskStateStore` scopes.
 
-    Create with :func:`open_store`. Usable as a context manager, which closes it.
+    Create with :func:`open_store`. Usable as a context manager (``with`` or
+    ``async with``), which closes it.
     """
 
     def __init__(
@@ -80,22 +87,46 @@ class Store:
     def __repr__(self) -> str:
         return f"<resumable.Store {self.url}>"
 
-    def scope(self, namespace: str, key: str) -> TaskStateStore:
+    @overload
+    def scope(self, namespace: str, scope_key: str) -> TaskStateStore: ...
+
+    @overload
+    def scope(self, namespace: str, *, key: str) -> TaskStateStore: ...  # deprecated
+
+    def scope(
+        self, namespace: str, scope_key: Any = _UNSET, *, key: Any = _UNSET
+    ) -> TaskStateStore:
         """The key/value state of one run, isolated from every other scope.
+
+        The handle's :attr:`~TaskStateStore.namespace` and
+        :attr:`~TaskStateStore.scope_key` are the two arguments.
 
         Args:
             namespace: What the run belongs to (a DAG, a pipeline, a task name).
-            key: Which run (a run id, a date, a dedup key).
+            scope_key: Which run (a run id, a date, a dedup key).
+            key: Deprecated spelling of ``scope_key`` (a ``DeprecationWarning``; it is
+                removed in the next release).
 
         Raises:
-            InvalidKeyError: namespace or key is not a non-empty str of ≤ 512 characters,
-                or holds a NUL character or a lone surrogate.
+            InvalidKeyError: namespace or scope_key is not a non-empty str of ≤ 512
+                characters, or holds a NUL character or a lone surrogate.
         """
+        if key is not _UNSET:
+            if scope_key is not _UNSET:
+                raise TypeError("scope() got both scope_key and its old spelling key")
+            warnings.warn(
+                "Store.scope(key=...) is deprecated: use scope_key=... (the name of the "
+                "handle's .scope_key attribute)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            scope_key = key
+        elif scope_key is _UNSET:
+            raise TypeError("scope() missing 1 required argument: 'scope_key'")
         validate_key(namespace, "namespace")
-        validate_key(key, "scope key")
         return ScopedState(
             self._backend,
-            Scope(namespace, key),
+            Scope(namespace, validate_key(scope_key, "scope key")),
             max_value_bytes=self.max_value_bytes,
             default_retention=self.default_retention,
         )
@@ -107,6 +138,28 @@ class Store:
     def close(self) -> None:
         """Release the backend's connections."""
         self._backend.close()
+
+    # Async twins run the blocking call in a worker thread, like the scope's: the
+    # drivers underneath are synchronous and must not stall the event loop.
+
+    async def apurge_expired(self) -> int:
+        """Async :meth:`purge_expired`."""
+        return await asyncio.to_thread(self.purge_expired)
+
+    async def aclose(self) -> None:
+        """Async :meth:`close`."""
+        await asyncio.to_thread(self.close)
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
     def __enter__(self) -> Store:
         return self
@@ -134,8 +187,8 @@ def open_store(
             ``postgresql://…`` (``?schema=NAME`` to use a schema), ``redis://host:port/db``
             (``?prefix=P`` for the key prefix, ``?retry_seconds=S`` for how long
             connection errors and timeouts are retried, default 5). None:
-            ``RESUMABLE_STORE_URL``, else the embedded SQLite file in the user data
-            directory.
+            ``RESUMABLE_STORE_URL``, else ``RESUMABLE_DATABASE_URL`` (the task
+            database), else the embedded SQLite file in the user data directory.
         max_value_bytes: Largest encoded value accepted (default 1 MiB).
         default_retention: How long keys live when ``set`` gets no ``retention``
             (default 30 days; None or ``NEVER_EXPIRE``: forever).

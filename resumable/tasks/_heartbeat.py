@@ -235,3 +235,9 @@ class LeaseFencedState:
     async def aclear(self) -> None:
         self._check()
         await self._inner.aclear()
+
+    async def akeys(self) -> list[str]:
+        return await self._inner.akeys()
+
+    async def anew_attempt(self) -> TaskStateStore:
+        return await self._inner.anew_attempt()

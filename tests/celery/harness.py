@@ -148,12 +148,16 @@ class CeleryCluster:
         return self.module
 
     def start_worker(
-        self, concurrency: int = 2, pool: str = "prefork", queues: tuple[str, ...] = ()
+        self,
+        concurrency: int = 2,
+        pool: str = "prefork",
+        queues: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> CeleryWorker:
-        """Start one more worker (consuming ``queues``, default: the cluster's queue) and
-        wait until it is ready."""
+        """Start one more worker (consuming ``queues``, default: the cluster's queue;
+        ``env``: extra environment variables) and wait until it is ready."""
         worker = CeleryWorker(
-            self, len(self.workers) + 1, concurrency, pool, queues or (self.queue,)
+            self, len(self.workers) + 1, concurrency, pool, queues or (self.queue,), env or {}
         )
         self.workers.append(worker)
         return worker
@@ -216,6 +220,7 @@ class CeleryWorker:
         concurrency: int,
         pool: str,
         queues: tuple[str, ...],
+        env: dict[str, str],
     ) -> None:
         self.hostname = f"w{number}-{cluster.token}@%h"
         self.log_path = cluster.directory / f"celery-w{number}-{cluster.token}.log"
@@ -226,7 +231,7 @@ class CeleryWorker:
         ]  # fmt: skip
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            command, cwd=cluster.directory, env=cluster.env, stdout=self._log,
+            command, cwd=cluster.directory, env={**cluster.env, **env}, stdout=self._log,
             stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         if not eventually(lambda: " ready." in self.log(), DEADLINE):

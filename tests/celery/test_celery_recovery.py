@@ -139,7 +139,7 @@ def test_worker_killed_mid_task_resumes_on_another(cluster: Callable[..., Celery
     assert sorted(items)[-1] == 29
     starts = [e for e in c.events() if e["kind"] == "start"]
     assert len(starts) == 2 and starts[1]["start"] >= 5  # resumed from its checkpoint
-    assert "sent a message for a reaped task" in second.log()
+    assert "sent a message for a pending task" in second.log()
 
 
 def test_redelivered_message_does_not_start_a_second_run(

@@ -156,6 +156,7 @@ def test_bad_values_and_keys_write_nothing(database_url: str) -> None:
 
 
 def test_missing_key(database_url: str) -> None:
+    ok("store", "set", "--url", database_url, "ns", "run-1", "other", "1")
     line = fails("store", "get", "--url", database_url, "ns", "run-1", "missing")
     assert "'missing' not found" in line
 

@@ -160,8 +160,10 @@ def test_short_uuids_and_prefix_lookup(
     code, _, err = _run(capsys, "show", "--database-url", url, "--user", "bob", hidden.uuid[:8])
     assert code == 1 and "not found" in err
     # the system sees both: a prefix shared by nothing, and one shared by everything
-    code, _, err = _run(capsys, "show", "--database-url", url, "zzzz")
+    code, _, err = _run(capsys, "show", "--database-url", url, "00000000-00")
     assert code == 1 and "not found" in err
+    code, _, err = _run(capsys, "show", "--database-url", url, "zzzz")
+    assert code == 1 and "'zzzz' is not a task uuid" in err
     code, _, err = _run(capsys, "cancel", "--database-url", url, "")  # every uuid matches
     assert code == 1 and "several tasks" in err
     code, out, _ = _run(capsys, "cancel", "--database-url", url, "--user", "bob", mine.uuid[:8])

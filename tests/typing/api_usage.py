@@ -42,6 +42,8 @@ def checkpoints() -> None:
 
     ts = store.scope("daily_export", "2026-11-21")
     assert_type(ts, TaskStateStore)
+    assert_type(store.scope(namespace="daily_export", scope_key="2026-11-21"), TaskStateStore)
+    assert_type(resumable.default_store_url(), str)
     assert_type(ts.namespace, str)
     assert_type(ts.scope_key, str)
     assert_type(ts.attempt, "int | None")
@@ -73,7 +75,8 @@ def checkpoints() -> None:
     ts.set(1, "x")  # type: ignore[arg-type]
     ts.set("k", 1, timedelta(hours=1))  # type: ignore[call-arg]
     ts.set("k", 1, retention=30)  # type: ignore[arg-type]
-    store.scope("only-namespace")  # type: ignore[call-arg]
+    store.scope("only-namespace")  # type: ignore[call-overload]
+    store.scope("ns", "run", key="run")  # type: ignore[call-overload]
     resumable.open_store("memory://", 1024)  # type: ignore[call-arg]
     ts.keys().append(3)  # type: ignore[arg-type]
 
@@ -84,8 +87,19 @@ async def async_checkpoints(ts: TaskStateStore) -> None:
     assert_type(await ts.aset("cursor", {"page": 8}), None)
     assert_type(await ts.aset("k", 1, retention=NEVER_EXPIRE), None)
     assert_type(await ts.aupdate({"a": 1}), None)
+    assert_type(await ts.akeys(), list[str])
     assert_type(await ts.adelete("a"), None)
     assert_type(await ts.aclear(), None)
+    fenced = await ts.anew_attempt()
+    assert_type(fenced, TaskStateStore)
+    assert_type(await fenced.aset("cursor", 1), None)
+
+
+async def async_store() -> None:
+    async with resumable.open_store("memory://") as store:
+        assert_type(store, Store)
+        assert_type(await store.apurge_expired(), int)
+    assert_type(await resumable.open_store("memory://").aclose(), None)
 
 
 def errors(ts: TaskStateStore) -> None:

@@ -13,8 +13,18 @@ import pendulum
 from typing_extensions import assert_type
 
 import resumable
-from resumable import CancelAction, Task, TaskOptions, TaskScope, TaskStatus, get_context, task
-from resumable.tasks import Progress, TaskContext, TaskFunction
+from resumable import (
+    CancelAction,
+    Progress,
+    Task,
+    TaskContext,
+    TaskFunction,
+    TaskOptions,
+    TaskScope,
+    TaskStatus,
+    get_context,
+    task,
+)
 
 
 @task
@@ -90,6 +100,9 @@ def usage() -> None:
     assert_type(resumable.get_task(t.uuid), Task)
     assert_type(resumable.list_tasks(status=None, limit=100), list[Task])
     assert_type(resumable.prune_tasks(retention_period_days=90, max_rows_per_run=10_000), int)
+    assert_type(resumable.wait_for_task(t.uuid, timeout=30), Task)
+    assert_type(resumable.cancel_task(t.uuid, force=False), CancelAction)
+    assert_type(resumable.count_tasks(status="pending"), int)
     with resumable.acting_as("alice", admin=False):
         shared_export.schedule("2026-11-21", options=TaskOptions(task_key="d"))
     task(timeout=1)(lambda: None)

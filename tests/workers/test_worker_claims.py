@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from resumable import TaskOptions
 from resumable.migrations.schema import tasks, workers
 from resumable.tasks import _services
 from tests.workers.harness import WorkerProcess, eventually, write_module
@@ -137,14 +138,16 @@ def test_queues_are_served_only_when_asked_for(
 ) -> None:
     name, module = _module(tmp_path)
     default = module.job.schedule(1)
-    exports = module.job.schedule(2)
-    _set_queue(exports.uuid, "exports")
+    named_default = module.job.schedule(1, options=TaskOptions(queue="default"))
+    exports = module.job.schedule(2, options=TaskOptions(queue="exports"))
     reports = module.job.schedule(3)
     _set_queue(reports.uuid, "reports")
 
     workers.append(WorkerProcess(tmp_path, schedule_to_workers, name))
-    default.wait(timeout=30)
-    assert default.status == "success"
+    for on_default in (default, named_default):
+        on_default.wait(timeout=30)
+        assert on_default.status == "success"
+    assert _status(exports) == ("pending", 1)
     workers.append(WorkerProcess(tmp_path, schedule_to_workers, name, "--queue", "exports"))
     exports.wait(timeout=30)
     assert exports.status == "success"

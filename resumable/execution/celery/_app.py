@@ -14,6 +14,7 @@ from typing import Any
 
 from resumable._config import Settings
 from resumable._errors import ConfigurationError
+from resumable.tasks._workers import DEFAULT_QUEUE
 
 log = logging.getLogger("resumable.celery")
 
@@ -135,12 +136,16 @@ def send(
     countdown: float = 0.0,
     queue: str | None = None,
 ) -> str:
-    """Send one ``resumable.run_task`` message for ``task_uuid``; return its id."""
+    """Send one ``resumable.run_task`` message for ``task_uuid``; return its id.
+
+    ``queue`` None (or ``default``, the name resumable gives the default queue) sends
+    it to the app's default queue.
+    """
     message_id = message_id or f"{task_uuid}.{uuid.uuid4().hex[:8]}"
     options: dict[str, Any] = {"task_id": message_id}
     if countdown > 0:
         options["countdown"] = countdown
-    if queue is not None:
+    if queue is not None and queue != DEFAULT_QUEUE:
         options["queue"] = queue
     app.send_task(RUN_TASK_NAME, args=(task_uuid,), **options)
     return message_id

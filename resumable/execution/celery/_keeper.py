@@ -4,10 +4,14 @@ No special process: each pool process of each Celery worker with resumable loade
 one keeper thread, started when the pool process starts (after the fork, so it never
 shares a connection or a lock with its parent). Once per heartbeat interval a keeper
 
+- keeps this pool process's row in the live-worker registry (engine ``celery``: the
+  task names registered here and the queues this worker consumes; deleted when the
+  pool process shuts down);
 - reaps attempts whose lease ran out, exactly as ``resumable worker`` does (the same
   guarded compare-and-sets, so any number of keepers may run at once);
 - sends a message for every PENDING celery task that has none (an attempt the reaper
-  sent back for a retry);
+  sent back for a retry, or one a worker without its name let go), if this process
+  has its name and consumes its queue: routed to the task's queue;
 - hard-stops tasks that ignore an abort for longer than ``kill_after``: Celery's
   ``revoke(terminate=True)`` makes the worker running the message SIGKILL its pool
   process, and the attempt ends ABORTED or TIMED_OUT with "killed: …".
@@ -15,8 +19,11 @@ shares a connection or a lock with its parent). Once per heartbeat interval a ke
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import random
+import socket
 import threading
 from typing import Any
 
@@ -24,9 +31,10 @@ from resumable import _config
 from resumable._db.types import utcnow
 from resumable._errors import ResumableError
 from resumable.execution.celery import _sql
-from resumable.execution.celery._app import send
 from resumable.tasks import _services
+from resumable.tasks._decorator import registered_names
 from resumable.tasks._leases import kill_due
+from resumable.tasks._workers import DEFAULT_QUEUE, WorkerRegistry, queue_label
 
 log = logging.getLogger("resumable.celery")
 
@@ -41,42 +49,97 @@ class Keeper:
     def __init__(self) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="resumable-keeper", daemon=True)
+        self.worker_id = f"celery@{socket.gethostname()}:{os.getpid()}"
+        self.started_at = utcnow()
+        self._registered_in: WorkerRegistry | None = None
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        registry, self._registered_in = self._registered_in, None
+        if registry is not None:
+            # A clean stop: this process runs nothing more. Best effort; a row left
+            # behind goes stale after a lease and is collected.
+            with contextlib.suppress(Exception):
+                registry.remove(self.worker_id)
 
     def _run(self) -> None:
-        while True:
+        wait = 0.0  # the first round at once: the registry learns of this worker now
+        while not self._stop.wait(wait):
             settings, _ = _config.current_settings()
             # Jitter spreads the keepers of many pool processes over the interval.
-            if self._stop.wait(settings.heartbeat_interval * random.uniform(0.5, 1.0)):
-                return
+            wait = settings.heartbeat_interval * random.uniform(0.5, 1.0)
             if settings.executor != "celery":
                 continue
             try:
-                keep_once(_services.current())
+                keep_once(_services.current(), self)
             except ResumableError as exc:  # database down: try again next round
                 log.warning("celery keeper round failed: %s", exc)
             except Exception:  # a keeper must never die silently
                 log.exception("celery keeper round failed")
 
+    def beat(self, services: _services.Services, app: Any) -> tuple[list[str], list[str]]:
+        """Refresh this process's registry row; return its task names and queues."""
+        names = registered_names()
+        queues = served_queues(app)
+        registry = WorkerRegistry(services.repository.database)
+        registry.beat(
+            self.worker_id,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            engine="celery",
+            task_names=names,
+            queues=queues,
+            started_at=self.started_at,
+        )
+        registry.collect(services.settings.lease)
+        self._registered_in = registry
+        return names, queues
 
-def keep_once(services: _services.Services) -> None:
-    """One keeper round: reap, send missing messages, hard-stop."""
+
+def served_queues(app: Any) -> list[str]:
+    """The queues this worker consumes (``-Q``; else the app's), its default queue
+    named ``default`` as task rows and the registry name it."""
+    queues = app.amqp.queues
+    names = list(queues.consume_from or queues)
+    default = app.conf.task_default_queue
+    return [DEFAULT_QUEUE if name == default else str(name) for name in names]
+
+
+def keep_once(services: _services.Services, keeper: Keeper | None = None) -> None:
+    """One keeper round: register, reap, send missing messages, hard-stop."""
+    from resumable.execution.celery._runner import send_noted
     from resumable.execution.worker._daemon import reap_and_fence
 
     app = getattr(services.executor, "app", None)
+    if app is not None and keeper is not None:
+        names, queues = keeper.beat(services, app)
+    else:
+        names, queues = registered_names(), [DEFAULT_QUEUE]
     reap_and_fence(services)
     if app is None:
         return
     database = services.repository.database
-    for task_uuid, attempt, not_before in _sql.without_message(database):
-        message_id = send(app, task_uuid, countdown=_sql.due_in(not_before))
-        _sql.note_message(database, task_uuid, attempt, message_id)
-        log.info("sent a message for a reaped task task_uuid=%s attempt=%d", task_uuid, attempt)
+    for task_uuid, attempt, not_before, queue in _sql.without_message(database, names, queues):
+        sent = send_noted(
+            app,
+            database,
+            task_uuid,
+            attempt,
+            countdown=_sql.due_in(not_before),
+            queue=queue,
+            unsent_only=True,
+        )
+        if sent is None:
+            continue  # another keeper sent it, or the task moved on
+        log.info(
+            "sent a message for a pending task task_uuid=%s attempt=%d queue=%s",
+            task_uuid,
+            attempt,
+            queue_label(queue),
+        )
     _hard_stop(services, app)
 
 
@@ -134,6 +197,40 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     pool = type(getattr(sender, "pool", None)).__module__
     if pool.endswith("concurrency.thread"):
         start_keeper()
+    warn_unrunnable(getattr(sender, "app", None))
+
+
+def warn_unrunnable(app: Any = None) -> None:
+    """Once per worker, at start: warn about the pending task names on the queues it
+    consumes that it cannot run (its app module does not import them)."""
+    settings, _ = _config.current_settings()
+    if settings.executor != "celery":
+        return
+    from resumable._db.engine import open_database
+    from resumable.execution.celery._app import resolve_app
+    from resumable.migrations import migrate
+
+    # Not through _services: in the worker's main process that would start a signal
+    # listener (a thread and a connection) for nothing; one look, then let go.
+    try:
+        app = app if app is not None else resolve_app(settings.celery_app)
+        database = open_database(settings.database_url)
+        try:
+            migrate(database)
+            stranded = WorkerRegistry(database).pending_elsewhere(
+                "celery", registered_names(), served_queues(app)
+            )
+        finally:
+            database.dispose()
+    except Exception as exc:  # a start-up courtesy: never stop the worker for it
+        log.warning("could not look for pending tasks: %s", exc)
+        return
+    if stranded:
+        log.warning(
+            "pending tasks this worker cannot run (no @task of that name imported) "
+            "tasks=%s: they stay pending for a worker that imports them",
+            ",".join(f"{name}@{queue}" for name, queue in stranded),
+        )
 
 
 def connect_signals() -> None:

@@ -5,12 +5,17 @@ anything. Every other outcome acknowledges the message and drops it: the task en
 or was cancelled, or another delivery is running it (a duplicate, a redelivery after
 a lost connection or the Redis visibility timeout). Whoever runs an attempt also
 sends the message for the next one (a retry after ``retry_delay``).
+
+A worker never claims a task whose name it has not registered: it lets the message go
+and clears it from the row, so the task stays PENDING and the keeper of a worker that
+has the name (now or once one starts) sends it a new message.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import uuid
 from typing import Any
 
 from resumable.execution.celery import _sql
@@ -23,9 +28,6 @@ from resumable.tasks._runtime import run_attempt
 
 log = logging.getLogger("resumable.celery")
 
-UNREGISTERED_RETRY = 5.0
-"""Seconds before a message for a task this worker does not know is sent again."""
-
 
 def worker_id(hostname: str | None) -> str:
     """How a Celery pool process names itself in ``worker_id``: ``node@host:pid``."""
@@ -37,7 +39,6 @@ def run_task(self: Any, task_uuid: str) -> str:
     (Celery logs it)."""
     services = _services.current()
     database = services.repository.database
-    queue = _queue_of(self)
     claimed = _sql.claim(
         database,
         task_uuid,
@@ -46,7 +47,7 @@ def run_task(self: Any, task_uuid: str) -> str:
         self.request.id,
     )
     if claimed is None:
-        return _not_claimed(self, task_uuid, queue)
+        return _not_claimed(self, task_uuid)
     record, arguments = claimed
     try:
         definition = registered(record.name)
@@ -56,38 +57,78 @@ def run_task(self: Any, task_uuid: str) -> str:
         return f"refused: {exc}"
     status = run_attempt(services, definition, task_uuid, args, kwargs, claimed=record)
     if status is TaskStatus.PENDING:
-        _send_next(self, task_uuid, queue)
+        _send_next(self, task_uuid)
     return f"ran attempt {record.attempt}: {status.value if status else 'not claimed'}"
 
 
-def _not_claimed(self: Any, task_uuid: str, queue: str | None) -> str:
+def _not_claimed(self: Any, task_uuid: str) -> str:
     record = _sql.read(_services.current().repository.database, task_uuid)
     if record is None:
         return "dropped: no such task (pruned or deleted)"
     if record.status is not TaskStatus.PENDING:
         return f"dropped: the task is {record.status.value} (attempt {record.attempt})"
     if record.name not in registered_names():
-        # Another worker (another queue, a newer deploy) may know it: it stays
-        # PENDING, and its message comes back later instead of being lost.
-        _send_next(self, task_uuid, queue, at_least=UNREGISTERED_RETRY)
+        # Another worker (another queue, a newer deploy) may know it: it stays PENDING,
+        # and the keeper of a worker that has the name sends it a new message. Sending
+        # it back from here would bounce it between workers that cannot run it.
+        released = _sql.release(database_of(), task_uuid, record.attempt, self.request.id)
+        log.warning(
+            "not running task_uuid=%s name=%s: no @task of that name is registered in "
+            "this worker; it stays pending for a worker that has it%s",
+            task_uuid,
+            record.name,
+            "" if released else " (another message is on its way)",
+        )
         return f"not run: no @task named {record.name!r} is registered in this worker"
     # Delivered before its retry delay ran out (clocks differ, or a duplicate of an
     # older attempt's message): come back when it is due.
-    _send_next(self, task_uuid, queue)
+    _send_next(self, task_uuid)
     return "not due yet: sent again for later"
 
 
-def _send_next(self: Any, task_uuid: str, queue: str | None, at_least: float = 0.0) -> None:
-    database = _services.current().repository.database
+def database_of() -> Any:
+    return _services.current().repository.database
+
+
+def _send_next(self: Any, task_uuid: str) -> None:
+    """Send the message of the task's next attempt, to the task's queue."""
+    database = database_of()
     record = _sql.read(database, task_uuid)
     if record is None or record.status is not TaskStatus.PENDING:
         return
-    countdown = max(at_least, _sql.due_in(record.not_before))
-    message_id = send(self.app, task_uuid, countdown=countdown, queue=queue)
-    _sql.note_message(database, task_uuid, record.attempt, message_id)
+    send_noted(
+        self.app,
+        database,
+        task_uuid,
+        record.attempt,
+        countdown=_sql.due_in(record.not_before),
+        queue=record.queue,
+    )
 
 
-def _queue_of(self: Any) -> str | None:
-    info = getattr(self.request, "delivery_info", None) or {}
-    routing_key = info.get("routing_key")
-    return routing_key if isinstance(routing_key, str) and routing_key else None
+def send_noted(
+    app: Any,
+    database: Any,
+    task_uuid: str,
+    attempt: int,
+    *,
+    countdown: float,
+    queue: str | None,
+    unsent_only: bool = False,
+) -> str | None:
+    """Record a new message id in the row, then send that message; its id, or None
+    when the row moved on (or, ``unsent_only``, another keeper is sending one).
+
+    In this order, a worker receiving the message at once already finds it named in
+    the row (letting it go is guarded by that id).
+    """
+    message_id = f"{task_uuid}.{uuid.uuid4().hex[:8]}"
+    if not _sql.note_message(database, task_uuid, attempt, message_id, unsent_only=unsent_only):
+        return None
+    try:
+        send(app, task_uuid, message_id=message_id, countdown=countdown, queue=queue)
+    except Exception:
+        # Not sent: no message is on its way, so a keeper sends one later.
+        _sql.note_message(database, task_uuid, attempt, None, replacing=message_id)
+        raise
+    return message_id

@@ -19,6 +19,7 @@ from resumable.tasks._lease_repository import CELERY_EXECUTOR
 from resumable.tasks._models import TaskRecord, TaskStatus
 from resumable.tasks._repository import _move_values, _record
 from resumable.tasks._transitions import sources_of
+from resumable.tasks._workers import among, queue_filter
 
 _t = tasks.c
 _RUNNING = (TaskStatus.IN_PROGRESS.value, TaskStatus.ABORTING.value)
@@ -46,7 +47,7 @@ def claim(
             _t.uuid == task_uuid,
             _t.status.in_([s.value for s in sources_of(TaskStatus.IN_PROGRESS)]),
             or_(_t.not_before.is_(None), _t.not_before <= now),
-            _t.name.in_(list(names)),
+            among(_t.name, names, database.dialect),
         )
         .values(
             _move_values(
@@ -77,16 +78,33 @@ def read(database: Database, task_uuid: str) -> TaskRecord | None:
     return None if row is None else _record(row, [])
 
 
-def note_message(database: Database, task_uuid: str, attempt: int, message_id: str) -> bool:
-    """Record the id of the message just sent for a PENDING attempt."""
+def note_message(
+    database: Database,
+    task_uuid: str,
+    attempt: int,
+    message_id: str | None,
+    *,
+    replacing: str | None = None,
+    unsent_only: bool = False,
+) -> bool:
+    """Record the id of the message about to be sent for a PENDING attempt (None:
+    forget it again when sending failed).
+
+    Written before the message is sent, so a worker that receives it at once finds its
+    id in the row. ``unsent_only``: only if no message is recorded (one keeper of many
+    sends it); ``replacing``: only if the row still names that message.
+    """
+    conditions = [
+        _t.uuid == task_uuid,
+        _t.attempt == attempt,
+        _t.status == TaskStatus.PENDING.value,
+    ]
+    if unsent_only:
+        conditions.append(_t.celery_task_id.is_(None))
+    if replacing is not None:
+        conditions.append(_t.celery_task_id == replacing)
     statement = (
-        update(tasks)
-        .where(
-            _t.uuid == task_uuid,
-            _t.attempt == attempt,
-            _t.status == TaskStatus.PENDING.value,
-        )
-        .values(celery_task_id=message_id, updated_at=utcnow())
+        update(tasks).where(*conditions).values(celery_task_id=message_id, updated_at=utcnow())
     )
     with translate_errors(database.url), database.auto.connect() as conn:
         count = conn.execute(statement).rowcount
@@ -94,21 +112,52 @@ def note_message(database: Database, task_uuid: str, attempt: int, message_id: s
     return bool(count)
 
 
-def without_message(database: Database, limit: int = 100) -> list[tuple[str, int, datetime | None]]:
-    """PENDING celery tasks no message was sent for (reaped attempts), oldest first:
-    (uuid, attempt, not_before)."""
+def without_message(
+    database: Database, names: Collection[str], queues: Collection[str], limit: int = 100
+) -> list[tuple[str, int, datetime | None, str | None]]:
+    """PENDING celery tasks no message was sent for (reaped attempts, or messages a
+    worker without their name let go), among ``names`` on ``queues``, oldest first:
+    (uuid, attempt, not_before, queue)."""
+    if not names or not queues:
+        return []
     query = (
-        select(_t.uuid, _t.attempt, _t.not_before)
+        select(_t.uuid, _t.attempt, _t.not_before, _t.queue)
         .where(
             _t.status == TaskStatus.PENDING.value,
             _t.executor == CELERY_EXECUTOR,
             _t.celery_task_id.is_(None),
+            among(_t.name, names, database.dialect),
+            queue_filter(queues, database.dialect),
         )
         .order_by(_t.created_at)
         .limit(limit)
     )
     with translate_errors(database.url), database.auto.connect() as conn:
-        return [(row.uuid, int(row.attempt), row.not_before) for row in conn.execute(query)]
+        return [
+            (row.uuid, int(row.attempt), row.not_before, row.queue) for row in conn.execute(query)
+        ]
+
+
+def release(database: Database, task_uuid: str, attempt: int, message_id: str | None) -> bool:
+    """Forget the message ``message_id`` of a PENDING attempt (this worker cannot run
+    it): the keeper of a worker that can sends a new one. Nothing changes when the row
+    already names another message (a newer one is on its way)."""
+    if message_id is None:
+        return False
+    statement = (
+        update(tasks)
+        .where(
+            _t.uuid == task_uuid,
+            _t.attempt == attempt,
+            _t.status == TaskStatus.PENDING.value,
+            _t.celery_task_id == message_id,
+        )
+        .values(celery_task_id=None)
+    )
+    with translate_errors(database.url), database.auto.connect() as conn:
+        count = conn.execute(statement).rowcount
+        conn.commit()
+    return bool(count)
 
 
 def killable(database: Database) -> dict[str, str | None]:
@@ -129,4 +178,4 @@ def due_in(not_before: datetime | None, now: datetime | None = None) -> float:
     return max(0.0, (not_before - (now or utcnow())) / timedelta(seconds=1))
 
 
-__all__ = ["claim", "due_in", "killable", "note_message", "read", "without_message"]
+__all__ = ["claim", "due_in", "killable", "note_message", "read", "release", "without_message"]
