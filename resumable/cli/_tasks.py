@@ -27,7 +27,8 @@ from rich.table import Table
 import resumable
 from resumable import Task, TaskStatus
 from resumable._time import duration_in_words, relative
-from resumable.cli._params import DURATION, DURATION_HELP, DURATION_OR_ZERO, WatchTimedOut
+from resumable.cli._params import DURATION, DURATION_HELP, WatchTimedOut
+from resumable.cli._prune import PruneLimits, prune_options
 from resumable.cli._tables import ESSENTIAL, Column, fitted_table
 from resumable.cli._urls import persistent, redis_url, require_initialised
 from resumable.tasks._identity import state_scope
@@ -428,38 +429,17 @@ def _active_run(t: Task, namespace: str, scope_key: str) -> Task | None:
 @_database_option
 @_user_option
 @_admin_option
-@click.option(
-    "--older-than",
-    type=DURATION_OR_ZERO,
-    default=None,
-    help=f"Delete tasks that ended longer ago than this (default 90d). {DURATION_HELP}",
-)
-@click.option(
-    "--retention-days",
-    default=None,
-    type=click.FloatRange(min=0),
-    help="The same in days (older spelling of --older-than).",
-)
-@click.option("--max-rows", default=10_000, show_default=True, type=click.IntRange(min=1))
-def prune(
-    database_url: str | None,
-    user: str | None,
-    admin: bool,
-    older_than: float | None,
-    retention_days: float | None,
-    max_rows: int,
-) -> None:
+@prune_options(old=("--retention-days", "--max-rows"))
+def prune(database_url: str | None, user: str | None, admin: bool, prune: PruneLimits) -> None:
     """Delete finished tasks that ended more than --older-than ago, and expired
     checkpoint state (``ctx.store`` keys past their retention); prints both counts.
 
-    The one-off form of ``resumable worker --prune-every``.
+    The one-off form of ``resumable worker --prune-every``, with the same options.
     """
-    if older_than is not None and retention_days is not None:
-        raise click.UsageError("give --older-than or --retention-days, not both")
-    days = retention_days if older_than is None else older_than / 86_400
     with _session(database_url, user, admin, must_exist=False):
         pruned = resumable.prune_tasks(
-            retention_period_days=90.0 if days is None else days, max_rows_per_run=max_rows
+            retention_period_days=prune.retention_period_days,
+            max_rows_per_run=prune.max_rows_per_run,
         )
         from resumable.tasks import _services
 

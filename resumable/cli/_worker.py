@@ -10,6 +10,7 @@ import click
 
 from resumable import _config
 from resumable.cli._params import DURATION, DURATION_HELP, DURATION_OR_ZERO
+from resumable.cli._prune import PruneLimits, prune_options
 from resumable.cli._urls import persistent
 from resumable.cli._urls import redis_url as checked_redis_url
 from resumable.execution.worker._daemon import IMPORTS_ENV, Worker, WorkerOptions
@@ -46,14 +47,6 @@ def _import_all(modules: tuple[str, ...]) -> None:
 def _queues(values: tuple[str, ...]) -> tuple[str, ...]:
     named = tuple(dict.fromkeys(q.strip() for v in values for q in v.split(",") if q.strip()))
     return named or (DEFAULT_QUEUE,)
-
-
-def _retention_days(retention: float | None, retention_days: float | None) -> float:
-    if retention is not None and retention_days is not None:
-        raise click.UsageError("give --retention or --retention-days, not both")
-    if retention is not None:
-        return retention / 86_400
-    return 90.0 if retention_days is None else retention_days
 
 
 @click.command()
@@ -133,25 +126,7 @@ def _retention_days(retention: float | None, retention_days: float | None) -> fl
     default=None,
     help=f"Prune old tasks and expired state this often (default: never). {DURATION_HELP}",
 )
-@click.option(
-    "--retention",
-    type=DURATION_OR_ZERO,
-    default=None,
-    help="With --prune-every: delete terminal tasks that ended longer ago (default 90d).",
-)
-@click.option(
-    "--retention-days",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="The same in days (older spelling of --retention).",
-)
-@click.option(
-    "--max-rows-per-run",
-    type=click.IntRange(min=1),
-    default=10_000,
-    show_default=True,
-    help="With --prune-every: at most this many tasks per prune run.",
-)
+@prune_options(when="With --prune-every: ", old=("--retention", "--retention-days"))
 @click.option(
     "--max-tasks-per-child",
     type=click.IntRange(min=1),
@@ -184,9 +159,7 @@ def worker(
     lease: float,
     abort_poll_interval: float,
     prune_every: float | None,
-    retention: float | None,
-    retention_days: float | None,
-    max_rows_per_run: int,
+    prune: PruneLimits,
     max_tasks_per_child: int | None,
     max_memory_per_child: int | None,
     log_level: str,
@@ -221,8 +194,8 @@ def worker(
         poll_interval=poll_interval,
         grace=grace,
         prune_every=prune_every,
-        retention_days=_retention_days(retention, retention_days),
-        max_rows_per_run=max_rows_per_run,
+        retention_days=prune.retention_period_days,
+        max_rows_per_run=prune.max_rows_per_run,
         max_tasks_per_child=max_tasks_per_child,
         max_memory_per_child=max_memory_per_child,
     )
