@@ -338,7 +338,7 @@ def bench_floor(url: str, calls: int) -> dict[str, float]:
         insert = hot.insert
         raw_conn.execute(insert.sql, insert.parameters({f"v_{k}": v for k, v in row.items()}))
         succeed = hot.succeed
-        values = {"p_uuid": row["uuid"], "p_now": now, "p_attempt": 1}
+        values = {"p_uuid": row["uuid"], "p_now": now, "p_attempt": 1, "p_result": None}
         raw_conn.execute(succeed.sql, succeed.parameters(values)).fetchall()
         if notify is not None:
             raw_conn.execute("SELECT pg_notify(%s, %s)", (notify, row["uuid"]))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pendulum
@@ -44,9 +44,23 @@ def as_utc(moment: datetime) -> pendulum.DateTime:
     The database stores UTC, and drivers hand naive values back for it (SQLite always,
     PostgreSQL for ``timestamp without time zone``).
     """
-    if moment.tzinfo is None:
-        return pendulum.instance(moment, tz=UTC)
-    return pendulum.instance(moment).in_timezone(UTC)
+    zone = moment.tzinfo
+    if zone is UTC and isinstance(moment, pendulum.DateTime):
+        return moment
+    if zone is not None and zone is not UTC and zone is not timezone.utc:
+        moment = moment.astimezone(timezone.utc)
+    # Built directly: every task snapshot converts three timestamps, and
+    # pendulum.instance() costs ten times as much for the same value.
+    return pendulum.DateTime(
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond,
+        tzinfo=UTC,
+    )
 
 
 def maybe_utc(moment: datetime | None) -> pendulum.DateTime | None:

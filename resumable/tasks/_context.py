@@ -61,11 +61,23 @@ class TaskContext:
         self._store: TaskStateStore | None = None
         self.cleanup_handlers: list[Handler] = []
         self.abort_handlers: list[Handler] = []
-        self.abort_requested = threading.Event()
-        """Set once an abort or timeout is detected (before abort handlers run)."""
+        self._abort_requested: threading.Event | None = None
 
     def __repr__(self) -> str:
         return f"<TaskContext {self.task_uuid} attempt={self.attempt}>"
+
+    @property
+    def abort_requested(self) -> threading.Event:
+        """Set once an abort or timeout is detected (before abort handlers run)."""
+        # Made on first use: most attempts never look, and an Event is a condition
+        # and a lock to build for each of them.
+        event = self._abort_requested
+        if event is None:
+            with self._lock:
+                if self._abort_requested is None:
+                    self._abort_requested = threading.Event()
+                event = self._abort_requested
+        return event
 
     @property
     def task(self) -> Task:

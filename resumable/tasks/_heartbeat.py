@@ -24,6 +24,22 @@ from resumable.tasks._lease_repository import LeaseRepository
 log = logging.getLogger("resumable.tasks")
 
 
+class _Flag:
+    """A flag set once, read often (``is_set``/``set`` as on an Event, which costs a
+    condition and a lock per attempt; nobody waits on this one)."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+
+
 class Lease:
     """The lease of one running attempt."""
 
@@ -31,7 +47,7 @@ class Lease:
         self.task_uuid = task_uuid
         self.attempt = attempt
         self.renewed_at = renewed_at
-        self.lost = threading.Event()
+        self.lost = _Flag()
         self.reason: str | None = None
         self._on_lost: list[Any] = []
 
@@ -90,6 +106,10 @@ class Heartbeats:
             if self._held.get(lease.task_uuid) is lease:
                 del self._held[lease.task_uuid]
 
+    def _holds(self, lease: Lease) -> bool:
+        with self._lock:
+            return self._held.get(lease.task_uuid) is lease
+
     def _run(self) -> None:
         while True:
             self._wake.wait(self.settings.heartbeat_interval)
@@ -114,6 +134,10 @@ class Heartbeats:
         for lease in held:
             if lease.task_uuid in renewed:
                 lease.renewed_at = now
+            elif not self._holds(lease):
+                # Released while the renewal was in flight: the attempt made its final
+                # move (which is why the row no longer matched), it lost nothing.
+                continue
             elif now - lease.renewed_at > self.settings.lease:
                 lease.lose("no heartbeat could be written for a whole lease")
             else:

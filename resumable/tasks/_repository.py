@@ -58,6 +58,11 @@ class NewTask:
     abortable: bool = False
 
 
+# Dict lookups instead of Enum calls: every record read converts both.
+_SCOPES = {scope.value: scope for scope in TaskScope}
+_STATUSES = {status.value: status for status in TaskStatus}
+
+
 def _record(row: Row[Any] | Mapping[str, Any], subscribers: list[str]) -> TaskRecord:
     m = row if isinstance(row, Mapping) else row._mapping
     return TaskRecord(
@@ -65,8 +70,8 @@ def _record(row: Row[Any] | Mapping[str, Any], subscribers: list[str]) -> TaskRe
         name=m["name"],
         task_key=m["task_key"],
         task_name=m["task_name"],
-        scope=TaskScope(m["scope"]),
-        status=TaskStatus(m["status"]),
+        scope=_SCOPES.get(m["scope"]) or TaskScope(m["scope"]),
+        status=_STATUSES.get(m["status"]) or TaskStatus(m["status"]),
         attempt=int(m["attempt"]),
         retries=int(m["retries"]),
         timeout=m["timeout"],

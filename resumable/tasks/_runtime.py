@@ -16,7 +16,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -65,11 +65,11 @@ class Definition:
     retry_backoff: bool = False
     retry_on: RetryOn | None = None
     abortable: bool = False
-
-    @property
-    def is_async(self) -> bool:
-        """Whether the function is ``async def``."""
-        return inspect.iscoroutinefunction(self.fn)
+    is_async: bool = attrs.field(
+        init=False,
+        default=attrs.Factory(lambda self: inspect.iscoroutinefunction(self.fn), takes_self=True),
+    )
+    """Whether the function is ``async def`` (looked up once: every attempt asks)."""
 
 
 @attrs.frozen
@@ -223,6 +223,11 @@ class Watchdog:
             self._thread.join(timeout)
 
 
+_WATCHDOG_START = threading.Lock()
+"""Guards starting an attempt's watchdog (rare, and quick: one lock for all attempts
+spares every attempt making its own)."""
+
+
 @dataclass
 class Attempt:
     """One attempt of one task, from claim to final move."""
@@ -242,7 +247,6 @@ class Attempt:
     on_final: Callable[[TaskRecord], None] | None = None
     """The row as the final move left it, when that move returned it (subscribers
     left empty): spares the caller reading it back."""
-    _watch_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- start ------------------------------------------------------------------------
 
@@ -286,8 +290,9 @@ class Attempt:
             self.abortable = True
             self._ensure_watchdog(None)
         if self.lease is not None:
-            abort_requested = self.ctx.abort_requested
-            self.lease.on_lost(abort_requested.set)
+            ctx = self.ctx
+            # Not ctx.abort_requested.set itself: the Event is made on first use only.
+            self.lease.on_lost(lambda: ctx.abort_requested.set())  # noqa: PLW0108
         return self.ctx
 
     def _write_progress(self, values: dict[str, Any]) -> None:
@@ -312,7 +317,7 @@ class Attempt:
         self._ensure_watchdog(None)
 
     def _ensure_watchdog(self, deadline: float | None) -> None:
-        with self._watch_lock:
+        with _WATCHDOG_START:
             if self.watchdog is None:
                 self.watchdog = Watchdog(self, deadline)
                 self.watchdog.start()
@@ -369,7 +374,11 @@ class Attempt:
                 aborted = True
                 abort_failures = self.run_abort_handlers()
         self.reporter.close()
-        cleanup_failures = run_handlers("cleanup", ctx.cleanup_handlers, self.context, self.loop)
+        cleanup_failures = (
+            run_handlers("cleanup", ctx.cleanup_handlers, self.context, self.loop)
+            if ctx.cleanup_handlers
+            else []
+        )
         if aborted:
             status = self._finish_aborting(abort_failures + cleanup_failures)
         else:

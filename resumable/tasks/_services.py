@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from resumable import _config
@@ -40,25 +38,26 @@ class Services:
     _released: bool = False
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
-    @contextmanager
-    def hold(self) -> Iterator[None]:
-        """Keep these services open while an attempt runs on them.
+    def hold(self) -> _Hold:
+        """Keep these services open while an attempt runs on them (a ``with`` block).
 
         ``configure()`` may replace the services while attempts still run: they finish
         on what they started with, and the old connections are released only when the
         last of them is done (disposing a pool under a running attempt would leave its
         connection open and orphaned).
         """
+        return _Hold(self)
+
+    def _take(self) -> None:
         with self._guard:
             self._active += 1
-        try:
-            yield
-        finally:
-            with self._guard:
-                self._active -= 1
-                idle = self._closing and self._active == 0
-            if idle:
-                self._release()
+
+    def _give(self) -> None:
+        with self._guard:
+            self._active -= 1
+            idle = self._closing and self._active == 0
+        if idle:
+            self._release()
 
     def close(self, *, wait: bool = False) -> None:
         """Stop the executor; release everything once no attempt holds the services."""
@@ -78,6 +77,22 @@ class Services:
         self.signals.close()
         self.repository.close()
         self.store.close()
+
+
+class _Hold:
+    """What :meth:`Services.hold` returns (a class, not a generator: it wraps every
+    attempt, and a no-op task is short enough for the difference to show)."""
+
+    __slots__ = ("_services",)
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def __enter__(self) -> None:
+        self._services._take()
+
+    def __exit__(self, *_: object) -> None:
+        self._services._give()
 
 
 _lock = threading.Lock()
