@@ -43,6 +43,8 @@ def test_docs_example_runs(where: str, code: str, tmp_path: Path) -> None:
     if extra and importlib.util.find_spec(extra[1]) is None:
         pytest.skip(f"needs the '{extra[0]}' extra ({extra[1]} is not installed here)")
     if code.startswith("# not run:"):
+        reason = code.split("\n", 1)[0].removeprefix("# not run:").strip()
+        assert len(reason) > 10, f"{where}: say why it cannot run here ('# not run: needs …')"
         compile(code, where, "exec")
         return
     # A reader's shell has none of resumable's settings: the examples set what they use.
