@@ -24,13 +24,16 @@ TEST_DEPS = [
 # tests have sessions of their own, so `nox -s tests` stays well under ten minutes.
 NOT_CELERY = ["--ignore=tests/celery"]
 NOT_WORKERS = ["--ignore=tests/workers"]
+# Every docs example runs twice in a fresh directory, some in subprocesses with real
+# workers: about three minutes of their own, so they have their own session too.
+NOT_DOCS = ["--ignore=tests/docs"]
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The test suite over memory, SQLite, PostgreSQL and Redis (workers and Celery apart)."""
     session.install("-e", ".[all]", *TEST_DEPS)
-    session.run("pytest", *(session.posargs or ["-q", *NOT_CELERY, *NOT_WORKERS]))
+    session.run("pytest", *(session.posargs or ["-q", *NOT_CELERY, *NOT_WORKERS, *NOT_DOCS]))
 
 
 @nox.session(python=PYTHON)
@@ -38,6 +41,13 @@ def workers(session: nox.Session) -> None:
     """Real `resumable worker` processes: leases, SIGKILL recovery, push aborts, the pool."""
     session.install("-e", ".[all]", *TEST_DEPS)
     session.run("pytest", *(session.posargs or ["-q", "tests/workers"]))
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Every code example in docs/ and the README, run twice each in a fresh directory."""
+    session.install("-e", ".[all]", *TEST_DEPS)
+    session.run("pytest", *(session.posargs or ["-q", "tests/docs"]))
 
 
 @nox.session(python=PYTHON)

@@ -21,8 +21,9 @@ Three measurements, each next to a baseline measured in the same run:
    task), counted at the driver (``resumable._db.roundtrips``), not estimated.
 5. The no-op direct call p50 next to the raw driver (``sqlite3`` / ``psycopg``, a kept
    connection, autocommit) sending the same statements the call sends: the same SQL on
-   the same table (INSERT, UPDATE … RETURNING, and on PostgreSQL the NOTIFY). Target: at
-   most 1.5 times.
+   the same table (INSERT, then UPDATE … RETURNING, which on PostgreSQL carries the
+   NOTIFY: ``WITH moved AS (UPDATE …) SELECT …, pg_notify(…)``). Target: at most 1.5
+   times.
 
 Run: ``python benchmarks/bench_tasks.py [--calls N] [--backends sqlite,postgres]``.
 PostgreSQL comes from RESUMABLE_TEST_POSTGRES_URL (default: the local server); when it
@@ -337,8 +338,14 @@ def bench_floor(url: str, calls: int) -> dict[str, float]:
         )
         insert = hot.insert
         raw_conn.execute(insert.sql, insert.parameters({f"v_{k}": v for k, v in row.items()}))
-        succeed = hot.succeed
         values = {"p_uuid": row["uuid"], "p_now": now, "p_attempt": 1, "p_result": None}
+        if notify is not None and hot.succeed_notify is not None:
+            # The final move carries the LISTEN/NOTIFY signal, as the call's does.
+            folded = hot.succeed_notify
+            values["p_channel"] = notify
+            raw_conn.execute(folded.sql, folded.parameters(values)).fetchall()
+            return
+        succeed = hot.succeed
         raw_conn.execute(succeed.sql, succeed.parameters(values)).fetchall()
         if notify is not None:
             raw_conn.execute("SELECT pg_notify(%s, %s)", (notify, row["uuid"]))

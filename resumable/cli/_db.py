@@ -25,8 +25,9 @@ def _targets(url: str | None) -> list[tuple[str, str]]:
     """(what, URL) of each database to migrate: the one given, else what this
     environment uses, each once."""
     if url is not None:
-        return [("database", url)]
-    tasks, store = default_database_url(), default_store_url()
+        return [("database", persistent(url, "--url"))]
+    tasks = persistent(default_database_url(), "$RESUMABLE_DATABASE_URL")
+    store = persistent(default_store_url(), "$RESUMABLE_STORE_URL")
     if store == tasks:
         return [("task database and checkpoint store", tasks)]
     targets = [("task database", tasks)]

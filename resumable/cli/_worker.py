@@ -194,7 +194,7 @@ def worker(
         poll_interval=poll_interval,
         grace=grace,
         prune_every=prune_every,
-        retention_days=prune.retention_period_days,
+        retention_period_days=prune.retention_period_days,
         max_rows_per_run=prune.max_rows_per_run,
         max_tasks_per_child=max_tasks_per_child,
         max_memory_per_child=max_memory_per_child,

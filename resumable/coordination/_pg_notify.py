@@ -74,6 +74,12 @@ class PostgresNotifyChannel(ListeningChannel):
         self._on_signal: OnSignal | None = None
         self._closed = False
 
+    @property
+    def pg_channel(self) -> str:
+        """The NOTIFY channel: a statement on the task database may send the signal
+        itself (``SELECT pg_notify(channel, uuid)`` in its own round trip)."""
+        return self.channel
+
     def publish(self, task_uuid: str) -> None:
         with self._publish_lock:
             if self._closed:

@@ -30,6 +30,14 @@ class DatabasePolling:
         self._generation: dict[str, int] = {}
         self._closed = False
 
+    @property
+    def pg_channel(self) -> str | None:
+        """None: polling sends nothing between processes."""
+        return None
+
+    def notify_local(self, task_uuid: str) -> None:
+        self.notify(task_uuid)
+
     def notify(self, task_uuid: str) -> None:
         with self._condition:
             self._generation[task_uuid] = self._generation.get(task_uuid, 0) + 1

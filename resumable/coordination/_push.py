@@ -42,6 +42,15 @@ class PushSignals:
         for task_uuid in waiting:
             self._polling.notify(task_uuid)
 
+    @property
+    def pg_channel(self) -> str | None:
+        """The channel's LISTEN/NOTIFY channel name, when it is one (else None)."""
+        name: str | None = getattr(self.channel, "pg_channel", None)
+        return name
+
+    def notify_local(self, task_uuid: str) -> None:
+        self._polling.notify(task_uuid)
+
     def notify(self, task_uuid: str) -> None:
         self._polling.notify(task_uuid)
         try:

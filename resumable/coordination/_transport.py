@@ -20,8 +20,20 @@ class SignalTransport(Protocol):
     documented delivery delay.
     """
 
+    @property
+    def pg_channel(self) -> str | None:
+        """The LISTEN/NOTIFY channel when signals between processes are NOTIFYs on the
+        task database itself (else None): a statement that changes a task may then send
+        its signal with ``pg_notify`` in the same round trip, and call
+        :meth:`notify_local`."""
+
     def notify(self, task_uuid: str) -> None:
         """Tell every waiter on ``task_uuid`` to look again now."""
+
+    def notify_local(self, task_uuid: str) -> None:
+        """Wake this process's waiters on ``task_uuid`` only: the signal to other
+        processes already left (a ``pg_notify`` sent with the change, see
+        :attr:`pg_channel`)."""
 
     def wait_for(
         self,

@@ -22,7 +22,7 @@ def _validate(job: Any, store: Any, retries: Any, retry_delay: Any, context: Any
     if not isinstance(store, TaskStateStore):
         raise ConfigurationError(
             "run_job(store=...) needs a TaskStateStore, e.g. "
-            f"open_store(url).scope(namespace, key); got {type(store).__name__}"
+            f"open_store(url).scope(namespace, scope_key); got {type(store).__name__}"
         )
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ConfigurationError(f"retries must be an int >= 0, got {retries!r}")

@@ -10,7 +10,7 @@ the others see zero rows updated.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from resumable._db.dialect import dialect_insert
 from resumable._db.engine import Database, open_database, translate_errors
 from resumable._db.types import utcnow
+from resumable._errors import StoreUnavailableError
 from resumable.migrations import migrate
 from resumable.migrations.schema import task_subscribers, tasks
 from resumable.store._values import decode_value
@@ -426,14 +427,80 @@ class TaskRepository:
         found = self._hot.move_returning(self._hot.claim, task_uuid, utcnow())
         return None if found is None else _record(found, [])
 
-    def succeed(self, task_uuid: str, attempt: int, result: str | None = None) -> TaskRecord | None:
+    def succeed(
+        self,
+        task_uuid: str,
+        attempt: int,
+        result: str | None = None,
+        *,
+        pg_channel: str | None = None,
+    ) -> tuple[TaskRecord | None, bool]:
         """IN_PROGRESS -> SUCCESS for ``attempt``, storing ``result`` (canonical JSON of
-        the return value, None for none); the final record (subscribers left empty), or
-        None when another writer moved the task first."""
+        the return value, None for none).
+
+        ``pg_channel``: on PostgreSQL, also ``pg_notify`` the task's uuid on that
+        channel in the same statement (sent only if the move commits).
+
+        Returns the final record (subscribers left empty), or None when another writer
+        moved the task first; and whether the signal was sent with it.
+        """
+        statement = self._hot.succeed_notify if pg_channel is not None else None
+        if statement is not None:
+            try:
+                found = self._hot.move_returning(
+                    statement,
+                    task_uuid,
+                    utcnow(),
+                    attempt=attempt,
+                    result=result,
+                    channel=pg_channel,
+                )
+            except StoreUnavailableError:
+                # Refused as a whole (its NOTIFY queue full, or the connection lost):
+                # the move alone, as below; the caller signals the usual way.
+                pass
+            else:
+                return (None, False) if found is None else (_record(found, []), True)
         found = self._hot.move_returning(
             self._hot.succeed, task_uuid, utcnow(), attempt=attempt, result=result
         )
-        return None if found is None else _record(found, [])
+        return None if found is None else _record(found, []), False
+
+    @property
+    def claims_named(self) -> bool:
+        """Whether :meth:`claim_named` is available (PostgreSQL)."""
+        return self._hot.claim_named is not None
+
+    def claim_named(
+        self,
+        task_uuid: str,
+        names: Collection[str],
+        worker_id: str,
+        message_id: str | None,
+    ) -> tuple[TaskRecord, str | None] | None:
+        """PENDING -> IN_PROGRESS if due and named one of ``names``, recording the
+        worker and message running it, in one round trip on a kept connection (no
+        pool pre-ping). Returns the record and its JSON arguments, or None when
+        another writer won (or the task is not due, not known here, or gone).
+
+        Raises:
+            NotImplementedError: not on this database (see :attr:`claims_named`).
+        """
+        statement = self._hot.claim_named
+        if statement is None:
+            raise NotImplementedError("claim_named needs PostgreSQL")
+        found = self._hot.move_returning(
+            statement,
+            task_uuid,
+            utcnow(),
+            names=sorted(names),
+            worker_id=worker_id,
+            message=message_id,
+        )
+        if found is None:
+            return None
+        arguments = found.pop("arguments")
+        return _record(found, []), None if arguments is None else str(arguments)
 
     def send_back_for_retry(
         self,

@@ -244,6 +244,8 @@ class Attempt:
     lease: Lease | None = None
     abortable: bool = False
     final: TaskRecord | None = None
+    signalled: bool = False
+    """The final move sent the signal to other processes itself (``pg_notify``)."""
     on_final: Callable[[TaskRecord], None] | None = None
     """The row as the final move left it, when that move returned it (subscribers
     left empty): spares the caller reading it back."""
@@ -392,13 +394,16 @@ class Attempt:
                     # Storing it will never work: fail now, whatever the retries left.
                     failures, retryable = [unstorable_result(exc)], False
             status = self._finish_running(failures, retryable=retryable, result=result)
-        if status is TaskStatus.SUCCESS and not self.definition.keep_state:
+        if status is TaskStatus.SUCCESS and self._state_to_clear():
             self._clear_state()
         if self.final is not None and self.on_final is not None:
             self.on_final(self.final)
         if self.lease is not None:
             self.services.heartbeats.release(self.lease)
-        self.services.signals.notify(self.task_uuid)
+        if self.signalled:
+            self.services.signals.notify_local(self.task_uuid)
+        else:
+            self.services.signals.notify(self.task_uuid)
         return status
 
     def _finish_aborting(self, failures: list[Failure]) -> TaskStatus:
@@ -425,7 +430,12 @@ class Attempt:
         record = self.record
         assert record is not None
         if not failures:
-            self.final = repository.succeed(self.task_uuid, record.attempt, result)
+            # The signal may leave with the move only when nothing is left to do after
+            # it: a waiter it wakes must not find this run's ctx.store still there.
+            channel = None if self._state_to_clear() else self.services.signals.pg_channel
+            self.final, self.signalled = repository.succeed(
+                self.task_uuid, record.attempt, result, pg_channel=channel
+            )
             won = self.final is not None
             target = TaskStatus.SUCCESS
         elif retryable and should_retry(record.attempt, record.retries):
@@ -463,12 +473,19 @@ class Attempt:
         # reaped and retried meanwhile: then nothing it writes matches the row.)
         return self._finish_aborting([])
 
-    def _clear_state(self) -> None:
+    def _state_to_clear(self) -> bool:
+        """Whether a SUCCESS of this attempt clears a ``ctx.store``."""
         ctx = self.ctx
         record = self.record
         assert ctx is not None and record is not None
-        if not ctx.store_opened and record.task_key is None and record.attempt == 1:
-            return  # an unkeyed first attempt that never touched its store has no state
+        if self.definition.keep_state:
+            return False
+        # An unkeyed first attempt that never touched its store has no state.
+        return ctx.store_opened or record.task_key is not None or record.attempt != 1
+
+    def _clear_state(self) -> None:
+        ctx = self.ctx
+        assert ctx is not None
         try:
             ctx.store.clear()
         except StaleAttemptError:

@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import MetaData, Table, bindparam, null, or_, select, update
+from sqlalchemy import MetaData, String, Table, any_, bindparam, func, null, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 
 from resumable._db.dialect import dialect_insert
@@ -228,6 +229,25 @@ class HotStatements:
                 ended_at=bindparam("p_now"),
             )
         )
+        self.claim_named: CompiledStatement | None = None
+        self.succeed_notify: CompiledStatement | None = None
+        if dialect.name == "postgresql" and self.returning:
+            # A runner in another process (a Celery worker) claims for itself, only the
+            # names it registered, and gets the arguments with the claimed row.
+            self.claim_named = compiled(
+                claim.where(c.name == any_(bindparam("p_names", type_=ARRAY(String))))
+                .values(worker_id=bindparam("p_worker_id"), celery_task_id=bindparam("p_message"))
+                .returning(*recorded, c.arguments)
+            )
+            # The final move and the LISTEN/NOTIFY signal of it in one statement (one
+            # round trip, one transaction: the signal leaves only if the move commits).
+            moved = succeed.returning(*recorded).cte("moved")
+            self.succeed_notify = compiled(
+                select(
+                    *(moved.c[name] for name in RECORD_COLUMNS),
+                    func.pg_notify(bindparam("p_channel"), moved.c.uuid),
+                )
+            )
         if self.returning:
             claim = claim.returning(*recorded)
             succeed = succeed.returning(*recorded)
@@ -268,11 +288,21 @@ class HotStatements:
     def move_returning(
         self, statement: CompiledStatement, task_uuid: str, now: datetime, **extra: Any
     ) -> dict[str, Any] | None:
-        """Run a compare-and-set move; the moved row, or None when another writer won."""
+        """Run a compare-and-set move; the moved row, or None when another writer won.
+
+        The row is the record's columns (:data:`RECORD_COLUMNS`); columns a statement
+        returns after those (the claim's arguments) come back under their names too.
+        """
         values = {"p_uuid": task_uuid, "p_now": now, **{f"p_{k}": v for k, v in extra.items()}}
         if self.returning:
             raw = self.direct.fetch_one(statement, values)
-            return None if raw is None else self._recorded(raw)
+            if raw is None:
+                return None
+            width = len(RECORD_COLUMNS)
+            row = self._recorded(raw[:width])
+            if statement is self.claim_named:
+                row["arguments"] = raw[width]
+            return row
 
         def work(cursor: Any) -> int:
             cursor.execute(statement.sql, statement.parameters(values))

@@ -152,3 +152,15 @@ def test_open_store_default_follows_the_same_rule(
     with resumable.open_store() as store:
         assert store.url == "memory://own"
     assert build_settings().database_url == tasks_db
+
+
+def test_migrate_refuses_what_would_not_outlive_it(tmp_path: Path) -> None:
+    for env, option in [
+        ({"RESUMABLE_STORE_URL": "memory://x"}, "$RESUMABLE_STORE_URL"),
+        ({"RESUMABLE_DATABASE_URL": "sqlite://"}, "$RESUMABLE_DATABASE_URL"),
+    ]:
+        result = run("db", "migrate", env={"RESUMABLE_HOME": str(tmp_path / "home"), **env})
+        assert result.returncode == 1
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and option in lines[0]
+    assert not (tmp_path / "home" / "state.db").exists()

@@ -1,4 +1,4 @@
-"""Every ```python block in docs/*.md runs, as written, with no server.
+"""Every ```python block in docs/*.md and the README runs, as written, with no server.
 
 A block whose first line is ``# not run: <reason>`` is only compiled (it needs a server,
 Airflow, or a long-running worker); everything else is executed in a fresh directory,
@@ -24,7 +24,7 @@ _BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 def _blocks() -> list[tuple[str, str]]:
     found = []
-    for page in sorted(DOCS.glob("*.md")):
+    for page in [*sorted(DOCS.glob("*.md")), DOCS.parent / "README.md"]:
         for index, code in enumerate(_BLOCK.findall(page.read_text())):
             found.append((f"{page.name}#{index + 1}", code))
     return found
@@ -43,6 +43,8 @@ def test_docs_example_runs(where: str, code: str, tmp_path: Path) -> None:
     if extra and importlib.util.find_spec(extra[1]) is None:
         pytest.skip(f"needs the '{extra[0]}' extra ({extra[1]} is not installed here)")
     if code.startswith("# not run:"):
+        reason = code.split("\n", 1)[0].removeprefix("# not run:").strip()
+        assert len(reason) > 10, f"{where}: say why it cannot run here ('# not run: needs …')"
         compile(code, where, "exec")
         return
     # A reader's shell has none of resumable's settings: the examples set what they use.

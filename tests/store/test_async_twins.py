@@ -108,3 +108,27 @@ def test_old_key_keyword_still_works_with_a_warning(store: Store) -> None:
     assert old.get("cursor") == 1
     with pytest.raises(TypeError, match="both"):
         store.scope("export", "run-1", key="run-1")
+
+
+async def test_a_tasks_ctx_store_has_the_twins(tmp_path: Path) -> None:
+    # ctx.store is a fenced handle, wrapped to refuse writes once its lease is lost:
+    # the wrapper offers every twin too.
+    from resumable import _config
+    from resumable.tasks import _services
+
+    resumable.configure(database_url=f"sqlite:///{tmp_path / 'tasks.db'}", executor="thread")
+    try:
+
+        @resumable.task(name=f"async-twins-{tmp_path.name}")
+        async def checkpointed() -> list[str]:
+            store = resumable.get_context().store
+            await store.aupdate({"a": 1, "b": 2})
+            await store.adelete("b")
+            assert store.attempt is not None
+            return await store.akeys()
+
+        done = await asyncio.to_thread(checkpointed)
+        assert (done.status, done.result) == ("success", ["a"])
+    finally:
+        _services.shutdown(wait=True)
+        _config.reset()

@@ -66,7 +66,7 @@ def test_list_show_cancel_prune(
     assert code == 1 and "admin" in err
     code, out, _ = _run(capsys, "prune", "--database-url", url, "--older-than", "P7D")
     assert (code, out.strip()) == (0, "tasks pruned: 0, expired state keys purged: 0")
-    code, out, _ = _run(capsys, "prune", "--database-url", url, "--retention-days", "0")
+    code, out, _ = _run(capsys, "prune", "--database-url", url, "--retention-period-days", "0")
     assert (code, out.strip()) == (0, "tasks pruned: 2, expired state keys purged: 0")
     code, _, err = _run(capsys, "show", "--database-url", url, done.uuid)
     assert code == 1 and "not found" in err

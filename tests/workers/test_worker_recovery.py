@@ -283,7 +283,7 @@ def test_worker_prunes_old_tasks_and_expired_state_on_a_schedule(
     with resumable.open_store(schedule_to_workers) as store:
         store.scope("ns", "run").set("short", 1, retention=timedelta(milliseconds=1))
     worker = WorkerProcess(
-        tmp_path, schedule_to_workers, name, "--prune-every", "0.3", "--retention-days", "0"
+        tmp_path, schedule_to_workers, name, "--prune-every", "0.3", "--retention-period-days", "0"
     )
     workers.append(worker)
     # It ran (pruning may delete its row the moment it ends, so ask its own log)...

@@ -103,7 +103,7 @@ def prune_tasks(retention_period_days: float = 90, max_rows_per_run: int = 10_00
     from resumable.tasks._api import prune_tasks as prune
 
     deleted = prune(retention_period_days, max_rows_per_run)
-    log.info("pruned tasks=%d retention_days=%s", deleted, retention_period_days)
+    log.info("pruned tasks=%d retention_period_days=%s", deleted, retention_period_days)
     return deleted
 
 

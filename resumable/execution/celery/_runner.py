@@ -45,6 +45,7 @@ def run_task(self: Any, task_uuid: str) -> str:
         registered_names(),
         worker_id(self.request.hostname),
         self.request.id,
+        repository=services.repository,
     )
     if claimed is None:
         return _not_claimed(self, task_uuid)

@@ -79,7 +79,7 @@ class WorkerOptions:
         poll_interval: Seconds between two looks for due tasks when idle.
         grace: Seconds running attempts may take to finish after SIGTERM.
         prune_every: Seconds between prune runs (None: never prune here).
-        retention_days: Terminal tasks older than this are pruned.
+        retention_period_days: Terminal tasks older than this are pruned.
         max_rows_per_run: Upper bound of tasks deleted by one prune run.
         max_tasks_per_child: Attempts a child process runs before it is replaced
             (None: as many as it lives).
@@ -93,7 +93,7 @@ class WorkerOptions:
     poll_interval: float = 0.5
     grace: float = 30.0
     prune_every: float | None = None
-    retention_days: float = 90.0
+    retention_period_days: float = 90.0
     max_rows_per_run: int = 10_000
     max_tasks_per_child: int | None = None
     max_memory_per_child: int | None = None
@@ -111,7 +111,7 @@ class WorkerOptions:
             raise ConfigurationError(
                 f"queues must be non-empty names of at most 255 characters, got {self.queues!r}"
             )
-        for name in ("poll_interval", "grace", "retention_days"):
+        for name in ("poll_interval", "grace", "retention_period_days"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
                 raise ConfigurationError(f"{name} must be >= 0 seconds, got {value!r}")
@@ -433,7 +433,7 @@ class Worker:
 
     def prune(self, services: _services.Services) -> tuple[int, int]:
         """Delete old terminal tasks and expired state; return both counts."""
-        cutoff = utcnow() - timedelta(days=self.options.retention_days)
+        cutoff = utcnow() - timedelta(days=self.options.retention_period_days)
         tasks = services.repository.prune(cutoff, self.options.max_rows_per_run)
         state = services.store.purge_expired()
         log.info("pruned tasks=%d expired_state_keys=%d", tasks, state)
