@@ -63,9 +63,7 @@ def prepare_child(settings: _config.Settings, modules: tuple[str, ...]) -> Child
     return ChildRunner()
 
 
-def run_here(
-    services: _services.Services, task_uuid: str, claimed: Claimed | None = None
-) -> bool:
+def run_here(services: _services.Services, task_uuid: str, claimed: Claimed | None = None) -> bool:
     """Run the attempt of ``task_uuid`` that this process's worker just claimed.
 
     ``claimed``: the row as the worker's claim returned it (the child reads nothing
