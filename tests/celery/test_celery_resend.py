@@ -176,6 +176,34 @@ def test_racing_keepers_send_one_message(
         assert _sql.resends(message_id) == 1
 
 
+def test_a_keeper_waits_until_its_worker_has_been_up_for_a_grace(
+    cluster: Callable[..., CeleryCluster], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from resumable.execution.celery import _keeper
+
+    c = cluster(TASKS)
+    app = c.module.app  # type: ignore[union-attr]
+    sent: list[str] = []
+    monkeypatch.setattr(app, "send_task", lambda name, args, **o: sent.append(o["task_id"]))
+    monkeypatch.setitem(app.conf, RESEND_AFTER, 0.5)
+    lost = c.module.mark.schedule("lost")  # type: ignore[union-attr]
+    time.sleep(0.6)
+    sent.clear()
+    services = _services.current()
+    # A worker that just started (after a deploy): its queue may still hold the
+    # messages, so nothing is taken for lost yet.
+    monkeypatch.setattr(_keeper, "_worker_started_at", None)
+    _keeper.keep_once(services, _keeper.Keeper())
+    assert sent == []
+    # A pool process replaced a moment ago (max_tasks_per_child) in a worker that has
+    # been up for longer: the worker's age counts.
+    monkeypatch.setattr(_keeper, "_worker_started_at", utcnow() - timedelta(seconds=1))
+    young = _keeper.Keeper()
+    assert young.started_at > young.watching_since
+    _keeper.keep_once(services, young)
+    assert [m.split(".")[0] for m in sent] == [lost.uuid]
+
+
 def test_the_grace_is_configurable(cluster: Callable[..., CeleryCluster]) -> None:
     app = cluster(TASKS).module.app  # type: ignore[union-attr]
     assert resend_after(app, lease=30) == 90  # three leases

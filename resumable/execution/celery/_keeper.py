@@ -56,6 +56,11 @@ RESEND_AFTER_LEASES = 3
 _signals_connected = False
 _keeper: Keeper | None = None
 _keeper_lock = threading.Lock()
+# When this Celery worker started (set in its main process, inherited by the pool
+# processes it forks): a keeper takes nothing for lost before the worker has been up
+# for a grace, even in a pool process replaced a moment ago (max_tasks_per_child).
+_worker_started_at: datetime | None = None
+_warned: set[str] = set()
 
 
 class Keeper:
@@ -66,6 +71,7 @@ class Keeper:
         self._thread = threading.Thread(target=self._run, name="resumable-keeper", daemon=True)
         self.worker_id = f"celery@{socket.gethostname()}:{os.getpid()}"
         self.started_at = utcnow()
+        self.watching_since = _worker_started_at or self.started_at
         self._registered_in: WorkerRegistry | None = None
 
     def start(self) -> None:
@@ -156,7 +162,7 @@ def keep_once(services: _services.Services, keeper: Keeper | None = None) -> Non
             attempt,
             queue_label(queue),
         )
-    _resend_unclaimed(services, app, names, queues, keeper.started_at if keeper else None)
+    _resend_unclaimed(services, app, names, queues, keeper.watching_since if keeper else None)
     _hard_stop(services, app)
 
 
@@ -185,9 +191,6 @@ def resend_after(app: Any, lease: float) -> float:
     return RESEND_AFTER_LEASES * lease
 
 
-_warned: set[str] = set()
-
-
 def _resend_unclaimed(
     services: _services.Services,
     app: Any,
@@ -198,7 +201,7 @@ def _resend_unclaimed(
     """Send again the messages no worker claimed within the grace (see the module
     docstring): lost, or still waiting behind a backlog (then one is dropped).
 
-    A keeper judges only once it has watched for a grace itself: when workers start
+    A keeper judges only once its worker has been up for a grace: when workers start
     after a pause (a deploy, an outage), the messages that waited in the queue meanwhile
     get a grace to be consumed before any is taken for lost.
     """
@@ -272,6 +275,12 @@ def stop_keeper() -> None:
         keeper.stop()
 
 
+def _on_worker_init(sender: Any = None, **_: Any) -> None:
+    global _worker_started_at
+    started = getattr(sender, "startup_time", None)
+    _worker_started_at = started if isinstance(started, datetime) else utcnow()
+
+
 def _on_process_init(**_: Any) -> None:
     # Services built by the parent before the fork would share its sockets: forget
     # them here (without closing what the parent still uses).
@@ -328,6 +337,7 @@ def connect_signals() -> None:
         return
     from celery import signals
 
+    signals.worker_init.connect(_on_worker_init, weak=False)
     signals.worker_process_init.connect(_on_process_init, weak=False)
     signals.worker_ready.connect(_on_worker_ready, weak=False)
     signals.worker_process_shutdown.connect(lambda **_: stop_keeper(), weak=False)
