@@ -24,13 +24,16 @@ TEST_DEPS = [
 # tests have sessions of their own, so `nox -s tests` stays well under ten minutes.
 NOT_CELERY = ["--ignore=tests/celery"]
 NOT_WORKERS = ["--ignore=tests/workers"]
+# Every docs example runs twice in a fresh directory, some in subprocesses with real
+# workers: about three minutes of their own, so they have their own session too.
+NOT_DOCS = ["--ignore=tests/docs"]
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The test suite over memory, SQLite, PostgreSQL and Redis (workers and Celery apart)."""
     session.install("-e", ".[all]", *TEST_DEPS)
-    session.run("pytest", *(session.posargs or ["-q", *NOT_CELERY, *NOT_WORKERS]))
+    session.run("pytest", *(session.posargs or ["-q", *NOT_CELERY, *NOT_WORKERS, *NOT_DOCS]))
 
 
 @nox.session(python=PYTHON)
@@ -38,6 +41,13 @@ def workers(session: nox.Session) -> None:
     """Real `resumable worker` processes: leases, SIGKILL recovery, push aborts, the pool."""
     session.install("-e", ".[all]", *TEST_DEPS)
     session.run("pytest", *(session.posargs or ["-q", "tests/workers"]))
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Every code example in docs/ and the README, run twice each in a fresh directory."""
+    session.install("-e", ".[all]", *TEST_DEPS)
+    session.run("pytest", *(session.posargs or ["-q", "tests/docs"]))
 
 
 @nox.session(python=PYTHON)
@@ -136,11 +146,26 @@ def api(session: nox.Session) -> None:
 API_SLOW_TESTS = ["tests/api/test_api_page_browser.py", "tests/api/test_api_schema.py"]
 
 
+SQLALCHEMY14_TESTS = [
+    "tests/store",
+    "tests/tasks",
+    "tests/migrations",
+    "tests/coordination",
+    "tests/jobs",
+    "tests/test_time.py",
+    "tests/test_exported_members.py",
+]
+
+
 @nox.session(python=PYTHON, name="tests-sqlalchemy14")
 def tests_sqlalchemy14(session: nox.Session) -> None:
-    """The whole suite on SQLAlchemy 1.4 + psycopg2 + pendulum 2, as Airflow 2.x installs
-    them (LISTEN/NOTIFY needs psycopg 3, so its tests skip and PostgreSQL signals poll).
-    The default session has pendulum 3, so both majors are tested."""
+    """The database-facing suites on SQLAlchemy 1.4 + psycopg2 + pendulum 2, as Airflow
+    2.x installs them (LISTEN/NOTIFY needs psycopg 3, so its tests skip and PostgreSQL
+    signals poll). The default session has pendulum 3, so both majors are tested.
+
+    Only the folders whose code talks to SQLAlchemy, the drivers or pendulum run here:
+    the command line, the docs examples and real worker processes go through the same
+    store and task code these cover, and rerunning them took a quarter of CI's time."""
     session.install(
         "-e",
         ".[redis]",
@@ -149,7 +174,7 @@ def tests_sqlalchemy14(session: nox.Session) -> None:
         "pendulum>=2.1.2,<3",
         *TEST_DEPS,
     )
-    session.run("pytest", *(session.posargs or ["-q", *NOT_CELERY]))
+    session.run("pytest", *(session.posargs or ["-q", *SQLALCHEMY14_TESTS]))
 
 
 # Airflow sessions (not in the defaults: .ci/run calls them after the default sessions).

@@ -8,20 +8,36 @@ longer matches the others' conditions.
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import (
+    MetaData,
+    String,
+    and_,
+    any_,
+    bindparam,
+    column,
+    func,
+    null,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine
 
 from resumable._db.engine import Database, translate_errors
 from resumable._db.types import utcnow
 from resumable.migrations.schema import tasks
+from resumable.store._sql_direct import CompiledStatement, DirectExecutor
 from resumable.tasks._leases import Reaping, lease_lapsed, reaping
-from resumable.tasks._models import TaskStatus
-from resumable.tasks._repository import _move_values
+from resumable.tasks._models import TaskRecord, TaskStatus
+from resumable.tasks._repository import _move_values, _record
+from resumable.tasks._statements import RECORD_COLUMNS, _Rows
 from resumable.tasks._transitions import ABORT_REASON_TIMEOUT, sources_of, status_after_abort
 from resumable.tasks._workers import DEFAULT_QUEUE, among, queue_filter
 
@@ -44,6 +60,164 @@ class Reaped:
     decision: Reaping
 
 
+CLAIMED_COLUMNS = (*RECORD_COLUMNS, "arguments", "kill_after")
+"""What a claim returns: the record the child runs from, the arguments it calls the task
+with, and the hard-stop setting the worker watches (a row's kill_after never changes)."""
+
+
+@attrs.frozen
+class Claimed:
+    """A task a worker claimed, as the claim left its row.
+
+    Plain values only (``values``: :data:`CLAIMED_COLUMNS` in order, as Python values),
+    so the worker can hand it through a child's pipe and the child runs the attempt
+    without reading the row again.
+    """
+
+    values: tuple[Any, ...]
+
+    @property
+    def uuid(self) -> str:
+        """The task's uuid."""
+        return str(self.values[0])
+
+    def get(self, name: str) -> Any:
+        """The claimed row's value of column ``name`` (one of :data:`CLAIMED_COLUMNS`)."""
+        return self.values[_CLAIMED_INDEX[name]]
+
+    def record(self) -> TaskRecord:
+        """The task record (subscribers left empty)."""
+        return _record(dict(zip(CLAIMED_COLUMNS, self.values, strict=True)), [])
+
+    @property
+    def arguments(self) -> str | None:
+        """The JSON arguments the task was scheduled with (None: not stored)."""
+        value = self.get("arguments")
+        return None if value is None else str(value)
+
+
+_CLAIMED_INDEX = {name: index for index, name in enumerate(CLAIMED_COLUMNS)}
+
+
+class _ClaimStatements:
+    """The claim as one compiled ``UPDATE … WHERE uuid IN (SELECT … SKIP LOCKED) RETURNING``.
+
+    One round trip on kept autocommit connections (see ``_statements.py``), whatever
+    the number of rows claimed, instead of BEGIN, SELECT, one UPDATE per row, COMMIT
+    and a read of each row. The worker's names and queues are one parameter each
+    (an array on PostgreSQL, a JSON list read by ``json_each`` on SQLite), so the
+    statement is compiled once, whatever their number.
+
+    Used where UPDATE … RETURNING exists (PostgreSQL; SQLite 3.35+ under SQLAlchemy 2).
+    """
+
+    def __init__(self, database: Database) -> None:
+        engine: Engine = database.auto
+        table = tasks
+        if database.schema:
+            # Compiled statements bypass schema_translate_map: name the schema in a copy.
+            engine = engine.execution_options(schema_translate_map=None)
+            table = tasks.to_metadata(MetaData(), schema=database.schema)
+        dialect: Any = engine.dialect
+        self.postgres = dialect.name == "postgresql"
+        self.direct = DirectExecutor(engine, database.url)
+        c = table.c
+        returned = [c[name] for name in CLAIMED_COLUMNS]
+        self._rows = _Rows(returned, dialect)
+
+        def one_of(col: Any, name: str) -> Any:
+            if self.postgres:
+                from sqlalchemy.dialects.postgresql import ARRAY
+
+                return col == any_(bindparam(name, type_=ARRAY(String)))
+            return col.in_(select(column("value")).select_from(func.json_each(bindparam(name))))
+
+        def build(default_queue: bool) -> CompiledStatement:
+            due = and_(
+                # Literal comparisons, not IN: compiled SQL cannot expand lists.
+                or_(*(c.status == s.value for s in sources_of(TaskStatus.IN_PROGRESS))),
+                c.executor == WORKER_EXECUTOR,
+                or_(c.not_before.is_(None), c.not_before <= bindparam("p_now")),
+            )
+            queue = one_of(c.queue, "p_queues")
+            if default_queue:
+                queue = or_(c.queue.is_(None), queue)
+            candidates = (
+                select(c.uuid)
+                .where(due, one_of(c.name, "p_names"), queue)
+                .order_by(c.created_at, c.uuid)
+                .limit(bindparam("p_limit"))
+                .with_for_update(skip_locked=True)
+            )
+            if self.postgres:
+                # A CTE, not ``uuid IN (subquery)``: PostgreSQL may run such a
+                # subquery again per row, and with SKIP LOCKED each run locks new rows,
+                # so one claim could take more than ``limit``. A CTE that locks runs
+                # exactly once.
+                picked = candidates.cte("picked")
+                chosen = c.uuid == picked.c.uuid
+            else:
+                # SQLite runs an uncorrelated IN subquery once (and has no row locks).
+                chosen = c.uuid.in_(candidates.scalar_subquery())
+            statement = (
+                update(table)
+                # ``due`` again: on PostgreSQL the locked rows cannot have moved, but
+                # the guard costs nothing and keeps the update a compare-and-set.
+                .where(chosen, due)
+                .values(
+                    status=TaskStatus.IN_PROGRESS.value,
+                    abort_reason=null(),
+                    worker_id=bindparam("p_worker"),
+                    updated_at=bindparam("p_now"),
+                    started_at=bindparam("p_now"),
+                    # Claiming is the first heartbeat: the lease runs from here.
+                    heartbeat_at=bindparam("p_now"),
+                    # As _move_values does for IN_PROGRESS: the ETA counts from here.
+                    progress_start_fraction=c.progress_fraction,
+                )
+                .returning(*returned)
+            )
+            return CompiledStatement(statement, engine)
+
+        self._statements = {flag: build(flag) for flag in (False, True)}
+
+    def claim(
+        self,
+        limit: int,
+        worker_id: str,
+        names: Collection[str],
+        queues: Collection[str],
+        now: datetime,
+    ) -> list[Claimed]:
+        listed: Any
+        if self.postgres:
+            listed = sorted
+        else:
+
+            def listed(values: Collection[str]) -> str:
+                return json.dumps(sorted(values))
+
+        statement = self._statements[DEFAULT_QUEUE in queues]
+        values = {
+            "p_limit": limit,
+            "p_worker": worker_id,
+            "p_now": now,
+            "p_names": listed(names),
+            "p_queues": listed(queues),
+        }
+        # Sent once: a connection that breaks after the server committed would make a
+        # second try claim other rows, and the first ones wait for their lease to run
+        # out, as after a worker crash. The worker's loop retries on its next round.
+        rows = self.direct.fetch_all(statement, values)
+        claimed = [Claimed(tuple(self._rows(raw).values())) for raw in rows]
+        # RETURNING keeps no order: hand the oldest first.
+        claimed.sort(key=lambda found: (found.get("created_at"), found.uuid))
+        return claimed
+
+    def close(self) -> None:
+        self.direct.close()
+
+
 @attrs.frozen(kw_only=True)
 class Watched:
     """What a worker needs to know about a task one of its children runs."""
@@ -64,6 +238,25 @@ class LeaseRepository:
     def __init__(self, database: Database) -> None:
         self._db = database
         self.url = database.url
+        self._claims: _ClaimStatements | None = None
+        self._claims_lock = threading.Lock()
+        self._closed = False
+
+    def close(self) -> None:
+        """Give back the connections the claim keeps (the services are released)."""
+        with self._claims_lock:
+            self._closed = True
+            claims, self._claims = self._claims, None
+        if claims is not None:
+            claims.close()
+
+    def _claim_statements(self) -> _ClaimStatements | None:
+        if not getattr(self._db.auto.dialect, "update_returning", False):
+            return None  # SQLAlchemy 1.4, old SQLite: the transaction below
+        with self._claims_lock:
+            if self._claims is None and not self._closed:
+                self._claims = _ClaimStatements(self._db)
+            return self._claims
 
     def claim_due(
         self,
@@ -73,18 +266,34 @@ class LeaseRepository:
         queues: Collection[str] = (DEFAULT_QUEUE,),
         now: datetime | None = None,
     ) -> list[str]:
+        """The uuids :meth:`claim` claims (same arguments)."""
+        return [found.uuid for found in self.claim(limit, worker_id, names, queues, now)]
+
+    def claim(
+        self,
+        limit: int,
+        worker_id: str,
+        names: Collection[str],
+        queues: Collection[str] = (DEFAULT_QUEUE,),
+        now: datetime | None = None,
+    ) -> list[Claimed]:
         """Claim up to ``limit`` due PENDING tasks meant for worker processes, among
         those named one of ``names`` (registered in the worker) on one of ``queues``
         (``default``: rows without a queue).
 
         Oldest first. On PostgreSQL, candidate rows are locked with ``SKIP LOCKED`` so
         concurrent workers take different tasks instead of queueing on the same ones;
-        on SQLite the write transaction serializes workers. Rows of other names or
-        queues are not touched. Returns the claimed uuids.
+        on SQLite the write serializes workers. Rows of other names or queues are not
+        touched. Returns the claimed rows with their arguments, oldest first: whoever
+        runs them needs to read nothing more.
         """
         if limit <= 0 or not names or not queues:
             return []
         now = now or utcnow()
+        statements = self._claim_statements()
+        if statements is not None:
+            with translate_errors(self.url):
+                return statements.claim(limit, worker_id, names, queues, now)
         pending = [s.value for s in sources_of(TaskStatus.IN_PROGRESS)]
         due = and_(
             _t.status.in_(pending),
@@ -113,7 +322,11 @@ class LeaseRepository:
                 ).rowcount
                 if count:
                     claimed.append(task_uuid)
-            return claimed
+            if not claimed:
+                return []
+            read = select(*(_t[name] for name in CLAIMED_COLUMNS)).where(_t.uuid.in_(claimed))
+            rows = {row[0]: Claimed(tuple(row)) for row in conn.execute(read)}
+        return [rows[task_uuid] for task_uuid in claimed if task_uuid in rows]
 
     def heartbeat(self, beats: Iterable[tuple[str, int]], now: datetime | None = None) -> set[str]:
         """Renew the lease of each (uuid, attempt) still running; return those renewed.

@@ -75,6 +75,7 @@ class Services:
             self._released = True
         self.heartbeats.close()
         self.signals.close()
+        self.leases.close()
         self.repository.close()
         self.store.close()
 

@@ -12,6 +12,14 @@ shares a connection or a lock with its parent). Once per heartbeat interval a ke
 - sends a message for every PENDING celery task that has none (an attempt the reaper
   sent back for a retry, or one a worker without its name let go), if this process
   has its name and consumes its queue: routed to the task's queue;
+- sends again the message of a PENDING celery task that no worker claimed for longer
+  than ``resumable_resend_after`` (the Celery app's setting; default three leases)
+  after it was due: a scheduler that died between its commit and its publish, a broker
+  that lost the message, a purged queue. The re-send replaces the row's message id
+  (a compare-and-set on the old one, so one keeper of many sends it); if the original
+  was only waiting in a long queue, whichever message comes second loses the claim and
+  is dropped. Each further re-send of one attempt waits twice as long (up to eight
+  times the grace);
 - hard-stops tasks that ignore an abort for longer than ``kill_after``: Celery's
   ``revoke(terminate=True)`` makes the worker running the message SIGKILL its pool
   process, and the attempt ends ABORTED or TIMED_OUT with "killed: …".
@@ -21,10 +29,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import random
 import socket
 import threading
+from datetime import datetime
 from typing import Any
 
 from resumable import _config
@@ -37,6 +47,11 @@ from resumable.tasks._leases import kill_due
 from resumable.tasks._workers import DEFAULT_QUEUE, WorkerRegistry, queue_label
 
 log = logging.getLogger("resumable.celery")
+
+RESEND_AFTER = "resumable_resend_after"
+"""The Celery app setting: seconds a due task's message may stay unclaimed before a
+keeper sends it again (default: :data:`RESEND_AFTER_LEASES` leases)."""
+RESEND_AFTER_LEASES = 3
 
 _signals_connected = False
 _keeper: Keeper | None = None
@@ -109,7 +124,8 @@ def served_queues(app: Any) -> list[str]:
 
 
 def keep_once(services: _services.Services, keeper: Keeper | None = None) -> None:
-    """One keeper round: register, reap, send missing messages, hard-stop."""
+    """One keeper round: register, reap, send missing messages, send again unclaimed
+    ones, hard-stop."""
     from resumable.execution.celery._runner import send_noted
     from resumable.execution.worker._daemon import reap_and_fence
 
@@ -140,7 +156,79 @@ def keep_once(services: _services.Services, keeper: Keeper | None = None) -> Non
             attempt,
             queue_label(queue),
         )
+    _resend_unclaimed(services, app, names, queues, keeper.started_at if keeper else None)
     _hard_stop(services, app)
+
+
+def resend_after(app: Any, lease: float) -> float:
+    """Seconds a due PENDING task's message may stay unclaimed before a keeper sends it
+    again: the app's ``resumable_resend_after``, else three leases."""
+    value = app.conf.get(RESEND_AFTER)
+    if value is None:
+        return RESEND_AFTER_LEASES * lease
+    if (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float))
+        and math.isfinite(value)
+        and value > 0
+    ):
+        return float(value)
+    if repr(value) not in _warned:
+        _warned.add(repr(value))
+        log.warning(
+            "%s must be a positive number of seconds, got %r: using %g s (%d leases)",
+            RESEND_AFTER,
+            value,
+            RESEND_AFTER_LEASES * lease,
+            RESEND_AFTER_LEASES,
+        )
+    return RESEND_AFTER_LEASES * lease
+
+
+_warned: set[str] = set()
+
+
+def _resend_unclaimed(
+    services: _services.Services,
+    app: Any,
+    names: list[str],
+    queues: list[str],
+    watching_since: datetime | None,
+) -> None:
+    """Send again the messages no worker claimed within the grace (see the module
+    docstring): lost, or still waiting behind a backlog (then one is dropped).
+
+    A keeper judges only once it has watched for a grace itself: when workers start
+    after a pause (a deploy, an outage), the messages that waited in the queue meanwhile
+    get a grace to be consumed before any is taken for lost.
+    """
+    from resumable.execution.celery._app import send
+
+    database = services.repository.database
+    grace = resend_after(app, services.settings.lease)
+    if watching_since is not None and (utcnow() - watching_since).total_seconds() < grace:
+        return
+    for task_uuid, attempt, old_id, queue in _sql.unclaimed(database, names, queues, grace):
+        new_id = _sql.resend_id(task_uuid, old_id)
+        if not _sql.note_message(database, task_uuid, attempt, new_id, replacing=old_id):
+            continue  # claimed meanwhile, or another keeper sent it again first
+        try:
+            send(app, task_uuid, message_id=new_id, queue=queue)
+        except Exception as exc:  # kombu's errors differ per transport
+            # Not sent: the row names no message, so a keeper sends one later.
+            _sql.note_message(database, task_uuid, attempt, None, replacing=new_id)
+            log.warning("could not send again task_uuid=%s: %s", task_uuid, exc)
+            return  # the broker is down: the rest would fail alike
+        log.info(
+            "sent again the message of a pending task no worker claimed within "
+            "%gs task_uuid=%s attempt=%d queue=%s message=%s replaces=%s",
+            grace,
+            task_uuid,
+            attempt,
+            queue_label(queue),
+            new_id,
+            old_id,
+        )
 
 
 def _hard_stop(services: _services.Services, app: Any) -> None:

@@ -7,10 +7,13 @@ delivery at most runs the attempt.
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, not_, or_, select, update
 
 from resumable._db.engine import Database, translate_errors
 from resumable._db.types import utcnow
@@ -144,6 +147,76 @@ def without_message(
         ]
 
 
+# A message a keeper sent again names how many times: ``<uuid>.r<n>.<random>``. The
+# row's message id then carries its own back-off: the k-th re-send of one attempt waits
+# 2**k times the grace (at most RESEND_BACKOFF_CAP times), so a long backlog costs a few
+# duplicates per task, not one per grace period.
+_RESENDS = re.compile(r"\.r(\d+)\.")
+RESEND_BACKOFF_CAP = 8
+
+
+def resends(message_id: str | None) -> int:
+    """How many times a keeper sent this attempt's message again (0: never)."""
+    found = _RESENDS.search(message_id or "")
+    return int(found.group(1)) if found else 0
+
+
+def resend_id(task_uuid: str, message_id: str | None) -> str:
+    """The id of the message that replaces ``message_id`` (one more re-send)."""
+    return f"{task_uuid}.r{resends(message_id) + 1}.{uuid.uuid4().hex[:8]}"
+
+
+def unclaimed(
+    database: Database,
+    names: Collection[str],
+    queues: Collection[str],
+    grace: float,
+    now: datetime | None = None,
+    limit: int = 100,
+) -> list[tuple[str, int, str, str | None]]:
+    """PENDING celery tasks among ``names`` on ``queues`` whose message has been out,
+    due and unclaimed, for longer than ``grace`` seconds (times its back-off, see
+    :func:`resends`): (uuid, attempt, message id, queue), longest waiting first.
+
+    A message is out since the row last changed (``updated_at``: the schedule, or the
+    last message recorded) or since the task became due (``not_before``: a countdown
+    or a retry delay), whichever is later: a task not due yet is not missing anything.
+    """
+    if not names or not queues:
+        return []
+    now = now or utcnow()
+
+    def out_for(factor: int) -> Any:
+        cutoff = now - timedelta(seconds=grace * factor)
+        return and_(_t.updated_at < cutoff, or_(_t.not_before.is_(None), _t.not_before < cutoff))
+
+    once, twice = _t.celery_task_id.like("%.r1.%"), _t.celery_task_id.like("%.r2.%")
+    resent = _t.celery_task_id.like("%.r%.%")
+    query = (
+        select(_t.uuid, _t.attempt, _t.celery_task_id, _t.queue)
+        .where(
+            _t.status == TaskStatus.PENDING.value,
+            _t.executor == CELERY_EXECUTOR,
+            _t.celery_task_id.is_not(None),
+            among(_t.name, names, database.dialect),
+            queue_filter(queues, database.dialect),
+            or_(
+                and_(not_(resent), out_for(1)),
+                and_(once, out_for(2)),
+                and_(twice, out_for(4)),
+                and_(resent, not_(once), not_(twice), out_for(RESEND_BACKOFF_CAP)),
+            ),
+        )
+        .order_by(_t.updated_at)
+        .limit(limit)
+    )
+    with translate_errors(database.url), database.auto.connect() as conn:
+        return [
+            (row.uuid, int(row.attempt), row.celery_task_id, row.queue)
+            for row in conn.execute(query)
+        ]
+
+
 def release(database: Database, task_uuid: str, attempt: int, message_id: str | None) -> bool:
     """Forget the message ``message_id`` of a PENDING attempt (this worker cannot run
     it): the keeper of a worker that can sends a new one. Nothing changes when the row
@@ -184,4 +257,15 @@ def due_in(not_before: datetime | None, now: datetime | None = None) -> float:
     return max(0.0, (not_before - (now or utcnow())) / timedelta(seconds=1))
 
 
-__all__ = ["claim", "due_in", "killable", "note_message", "read", "release", "without_message"]
+__all__ = [
+    "claim",
+    "due_in",
+    "killable",
+    "note_message",
+    "read",
+    "release",
+    "resend_id",
+    "resends",
+    "unclaimed",
+    "without_message",
+]

@@ -13,6 +13,7 @@ import attrs
 from resumable import _config
 from resumable.tasks import _services
 from resumable.tasks._decorator import registered
+from resumable.tasks._lease_repository import Claimed
 from resumable.tasks._models import TaskStatus
 from resumable.tasks._runtime import failure_fields, run_attempt
 
@@ -47,8 +48,8 @@ class ChildRunner:
     task framework configured once, so an attempt costs its own statements only.
     """
 
-    def __call__(self, task_uuid: str) -> bool:
-        return run_here(_services.current(), task_uuid)
+    def __call__(self, task_uuid: str, claimed: Claimed | None = None) -> bool:
+        return run_here(_services.current(), task_uuid, claimed)
 
     def close(self) -> None:
         """Release the child's connections and threads (the child is exiting)."""
@@ -62,16 +63,24 @@ def prepare_child(settings: _config.Settings, modules: tuple[str, ...]) -> Child
     return ChildRunner()
 
 
-def run_here(services: _services.Services, task_uuid: str) -> bool:
+def run_here(services: _services.Services, task_uuid: str, claimed: Claimed | None = None) -> bool:
     """Run the attempt of ``task_uuid`` that this process's worker just claimed.
+
+    ``claimed``: the row as the worker's claim returned it (the child reads nothing
+    then); None: read it here. A cancel that lands between the claim and now finds
+    the task IN_PROGRESS and reaches it as any abort does; a reaper cannot have taken
+    it (the claim was its first heartbeat), and the final move checks the attempt.
 
     Returns True when the attempt needs no further look from the worker: it made its
     final move (or was no longer this worker's to run). False: it may be unfinished.
     """
-    found = services.repository.get_to_run(task_uuid)
-    if found is None or found[0].status is not TaskStatus.IN_PROGRESS:
-        return True  # cancelled or reaped between the claim and now
-    record, arguments = found
+    if claimed is not None:
+        record, arguments = claimed.record(), claimed.arguments
+    else:
+        found = services.repository.get_to_run(task_uuid)
+        if found is None or found[0].status is not TaskStatus.IN_PROGRESS:
+            return True  # cancelled or reaped between the claim and now
+        record, arguments = found
     try:
         definition = registered(record.name)
         args, kwargs = decode_arguments(arguments)

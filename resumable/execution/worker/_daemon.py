@@ -180,6 +180,8 @@ class Worker:
         self._pool: PreforkPool | None = None
         self._names: tuple[str, ...] = ()
         self._started_at = utcnow()
+        # Running attempts that have a kill_after: the only ones _tend must watch.
+        self._watched: set[str] = set()
 
     # -- control ----------------------------------------------------------------------
 
@@ -343,34 +345,37 @@ class Worker:
         free = pool.free()
         if free <= 0:
             return
-        claimed = services.leases.claim_due(free, self.worker_id, self._names, self.options.queues)
-        for task_uuid in claimed:
-            record = services.repository.get(task_uuid, subscribers=False)
-            if record is None:
-                continue
+        # One statement claims for every idle child and returns the rows whole: each
+        # child gets its row through its pipe and reads nothing before it runs it.
+        claimed = services.leases.claim(free, self.worker_id, self._names, self.options.queues)
+        for found in claimed:
+            task_uuid, name = found.uuid, found.get("name")
             try:
-                registered(record.name)
+                registered(name)  # the claim asked for registered names only
             except ConfigurationError:
                 refuse(
                     services,
                     task_uuid,
-                    f"no @task named {record.name!r} is registered in this worker "
+                    f"no @task named {name!r} is registered in this worker "
                     f"(imports: {', '.join(self.options.imports) or 'none'}); "
                     "start it with --import MODULE",
                 )
                 continue
-            pool.submit(task_uuid)
+            pool.submit(task_uuid, found)
+            if found.get("kill_after") is not None:
+                self._watched.add(task_uuid)
             log.info(
                 "task started task_uuid=%s name=%s attempt=%d worker_id=%s",
                 task_uuid,
-                record.name,
-                record.attempt,
+                name,
+                found.get("attempt"),
                 self.worker_id,
             )
 
     def _tend(self, pool: PreforkPool, services: _services.Services) -> None:
         """Notice children that ended, and hard-stop those that ignore an abort."""
         for ended in pool.collect():
+            self._watched.discard(ended.key)
             if ended.settled:
                 continue  # its final move is made: nothing to check
             why = (
@@ -379,7 +384,9 @@ class Worker:
                 else f"its process exited with code {ended.exitcode}"
             )
             self._after_child(services, ended.key, why)
-        running = pool.running()
+        # Only attempts with a kill_after can ever be killed (a row's kill_after never
+        # changes): a worker running tasks without one reads nothing here.
+        running = [child for child in pool.running() if child.key in self._watched]
         if not running:
             return
         watched = services.leases.watch([child.key for child in running])
@@ -399,6 +406,7 @@ class Worker:
             if reason is None:
                 continue
             pool.kill(child)
+            self._watched.discard(child.key)
             if services.leases.end_killed(seen, reason):
                 services.signals.notify(child.key)
             log.warning("task killed task_uuid=%s reason=%s", child.key, reason)

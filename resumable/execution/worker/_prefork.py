@@ -5,8 +5,8 @@ compiled again) for a task that may take 1 ms. Children here are started once, f
 forkserver (single-threaded, task modules pre-imported), configure the task framework
 once, and then run one attempt at a time, as long as they live:
 
-- the worker sends a child the uuid of an attempt it claimed, over the child's pipe; the
-  child runs it and answers ``done``;
+- the worker sends a child an attempt it claimed (its uuid and the claimed row), over
+  the child's pipe; the child runs it and answers ``done``;
 - a child killed (``kill_after``), crashed (segfault, OOM kill, ``os._exit``) or exited
   takes only its own attempt down; its slot is refilled by a fresh child on the next
   claim;
@@ -79,9 +79,10 @@ def release_forkserver() -> None:
         server._forkserver_alive_fd = None
 
 
-RunOne = Callable[[str], bool]
-"""Runs one claimed attempt inside a child (never raises for a task's own failure);
-True when the attempt made its final move, so the worker need not look at it."""
+RunOne = Callable[[str, Any], bool]
+"""Runs one claimed attempt inside a child, given its key and what the worker handed
+with it (never raises for a task's own failure); True when the attempt made its final
+move, so the worker need not look at it."""
 
 
 @attrs.frozen(kw_only=True)
@@ -131,14 +132,15 @@ def _serve(
     try:
         while True:
             try:
-                task_uuid = conn.recv()
+                message = conn.recv()
             except EOFError:  # the worker is gone
                 return
-            if task_uuid is None:
+            if message is None:
                 return
+            task_uuid, payload = message
             settled = False
             try:
-                settled = run_one(task_uuid)
+                settled = run_one(task_uuid, payload)
             except Exception:  # the worker ends the attempt when it sees it unfinished
                 log.exception("attempt crashed in its child task_uuid=%s", task_uuid)
             done += 1
@@ -273,19 +275,21 @@ class PreforkPool:
                 with contextlib.suppress(EOFError, OSError):
                     slot.conn.recv()  # its "ready"
 
-    def submit(self, key: str) -> Slot:
-        """Hand attempt ``key`` to an idle child (starting one if none is idle)."""
+    def submit(self, key: str, payload: Any = None) -> Slot:
+        """Hand attempt ``key`` to an idle child (starting one if none is idle), with
+        ``payload`` (plain values: it crosses the child's pipe)."""
         slot = next((s for s in self._slots if s.key is None and s.alive()), None)
         if slot is None:
             if len(self._slots) >= self._size:
                 self._drop_dead()
             slot = self._start()
+        message = (key, payload)
         try:
-            slot.conn.send(key)
+            slot.conn.send(message)
         except OSError:  # died while idle: a fresh child takes the attempt
             self._forget(slot)
             slot = self._start()
-            slot.conn.send(key)
+            slot.conn.send(message)
         slot.key = key
         return slot
 
