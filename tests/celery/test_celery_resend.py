@@ -189,10 +189,11 @@ def test_the_grace_is_configurable(cluster: Callable[..., CeleryCluster]) -> Non
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
 def test_scheduler_killed_before_publish_runs_once_after_the_grace(
-    cluster: Callable[..., CeleryCluster],
+    cluster: Callable[..., CeleryCluster], broker: str
 ) -> None:
-    c = cluster(TASKS)  # the default grace: three leases of 2 s
+    c = cluster(TASKS, broker=broker)  # the default grace: three leases of 2 s
     grace = 6.0
     c.start_worker()
     task_uuid = _schedule_and_die(c, "lost")
