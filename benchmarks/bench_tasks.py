@@ -340,9 +340,9 @@ def bench_floor(url: str, calls: int) -> dict[str, float]:
         insert = hot.insert
         raw_conn.execute(insert.sql, insert.parameters({f"v_{k}": v for k, v in row.items()}))
         values = {"p_uuid": row["uuid"], "p_now": now, "p_attempt": 1, "p_result": None}
-        if notify is not None and hot.succeed_notify is not None:
+        folded = getattr(hot, "succeed_notify", None)  # None before the signal was folded
+        if notify is not None and folded is not None:
             # The final move carries the LISTEN/NOTIFY signal, as the call's does.
-            folded = hot.succeed_notify
             values["p_channel"] = notify
             raw_conn.execute(folded.sql, folded.parameters(values)).fetchall()
             return

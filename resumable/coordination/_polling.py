@@ -27,7 +27,11 @@ class DatabasePolling:
         self._read_status = read_status
         self.interval = interval
         self._condition = threading.Condition()
+        # Both maps hold only the tasks someone in this process waits on now: a worker
+        # hears the signal of every task of its database, and a map of every uuid it
+        # ever heard grew by ~170 bytes per task, forever, in the worker and each child.
         self._generation: dict[str, int] = {}
+        self._waiters: dict[str, int] = {}
         self._closed = False
 
     @property
@@ -40,6 +44,10 @@ class DatabasePolling:
 
     def notify(self, task_uuid: str) -> None:
         with self._condition:
+            if task_uuid not in self._waiters:
+                # Nobody waits: a waiter that comes later registers before it reads
+                # the status, so it cannot miss what this signal was about.
+                return
             self._generation[task_uuid] = self._generation.get(task_uuid, 0) + 1
             self._condition.notify_all()
 
@@ -50,6 +58,26 @@ class DatabasePolling:
         timeout: float | None,
         *,
         stop: threading.Event | None = None,
+    ) -> str | None:
+        with self._condition:
+            self._waiters[task_uuid] = self._waiters.get(task_uuid, 0) + 1
+        try:
+            return self._wait_for(task_uuid, wanted, timeout, stop)
+        finally:
+            with self._condition:
+                left = self._waiters[task_uuid] - 1
+                if left:
+                    self._waiters[task_uuid] = left
+                else:
+                    del self._waiters[task_uuid]
+                    self._generation.pop(task_uuid, None)
+
+    def _wait_for(
+        self,
+        task_uuid: str,
+        wanted: Collection[str],
+        timeout: float | None,
+        stop: threading.Event | None,
     ) -> str | None:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -78,14 +106,6 @@ class DatabasePolling:
                     and not (stop is not None and stop.is_set())
                 ):
                     self._condition.wait(pause)
-            self._forget_if_idle(task_uuid)
-
-    def _forget_if_idle(self, task_uuid: str) -> None:
-        # Generations only need to outlive one read-then-wait cycle; dropping them keeps
-        # the map from growing with every task this process ever touched.
-        with self._condition:
-            if len(self._generation) > 10_000:
-                self._generation.clear()
 
     def close(self) -> None:
         with self._condition:
