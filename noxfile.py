@@ -27,13 +27,19 @@ NOT_WORKERS = ["--ignore=tests/workers"]
 # Every docs example runs twice in a fresh directory, some in subprocesses with real
 # workers: about three minutes of their own, so they have their own session too.
 NOT_DOCS = ["--ignore=tests/docs"]
+# The command line is tested through the real `resumable` entry point, a process per
+# call (about two and a half minutes): a session of its own as well.
+NOT_CLI = ["--ignore=tests/cli"]
+# What `nox -s tests` leaves to the sessions above.
+APART = [*NOT_CELERY, *NOT_WORKERS, *NOT_DOCS, *NOT_CLI]
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The test suite over memory, SQLite, PostgreSQL and Redis (workers and Celery apart)."""
+    """The test suite over memory, SQLite, PostgreSQL and Redis (workers, Celery, the
+    command line and the docs examples have sessions of their own)."""
     session.install("-e", ".[all]", *TEST_DEPS)
-    session.run("pytest", *(session.posargs or ["-q", *NOT_CELERY, *NOT_WORKERS, *NOT_DOCS]))
+    session.run("pytest", *(session.posargs or ["-q", *APART]))
 
 
 @nox.session(python=PYTHON)
@@ -41,6 +47,13 @@ def workers(session: nox.Session) -> None:
     """Real `resumable worker` processes: leases, SIGKILL recovery, push aborts, the pool."""
     session.install("-e", ".[all]", *TEST_DEPS)
     session.run("pytest", *(session.posargs or ["-q", "tests/workers"]))
+
+
+@nox.session(python=PYTHON)
+def cli(session: nox.Session) -> None:
+    """The `resumable` command through its real entry point: every subcommand, bad input."""
+    session.install("-e", ".[all]", *TEST_DEPS)
+    session.run("pytest", *(session.posargs or ["-q", "tests/cli"]))
 
 
 @nox.session(python=PYTHON)
