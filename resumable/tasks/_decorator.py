@@ -115,14 +115,17 @@ def _register(definition: Definition) -> None:
     """Add ``definition`` under its name; a name holds one function per process.
 
     The same function defined again (same module and qualified name: a reloaded
-    module, a test importing it twice, a script that imports itself) replaces the
-    earlier definition; any other function already holding the name is an error.
+    module, a test importing it twice, a script that imports itself; or the same
+    qualified name at the same line of the same file under another module name, as
+    Airflow loads DAG files) replaces the earlier definition; any other function
+    already holding the name is an error.
     """
     with _registry_lock:
         taken = _registry.get(definition.name)
         if taken is not None and not (
             taken.fn is definition.fn
             or (definition.origin is not None and taken.origin == definition.origin)
+            or _same_source(taken.fn, definition.fn)
         ):
             raise ConfigurationError(
                 f"@task name {definition.name!r} is already taken by "
@@ -132,6 +135,21 @@ def _register(definition: Definition) -> None:
         if taken is not None:
             log.debug("task %r redefined; the newest definition wins", definition.name)
         _registry[definition.name] = definition
+
+
+def _same_source(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
+    """Whether two functions are one definition in one file, loaded under two module
+    names. Airflow imports a DAG file as ``unusual_prefix_<hash>_<file>`` beside any plain
+    import of it in the same process, so the module part of the name cannot decide."""
+    code_a = getattr(inspect.unwrap(a), "__code__", None)
+    code_b = getattr(inspect.unwrap(b), "__code__", None)
+    if code_a is None or code_b is None:
+        return False
+    return (
+        getattr(a, "__qualname__", None) == getattr(b, "__qualname__", None)
+        and code_a.co_filename == code_b.co_filename
+        and code_a.co_firstlineno == code_b.co_firstlineno
+    )
 
 
 def _validate_function(fn: Any) -> None:

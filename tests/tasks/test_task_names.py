@@ -58,6 +58,46 @@ def test_the_same_function_defined_again_keeps_its_name() -> None:
     assert registered(made[1].name).retries == 2  # the newest definition wins
 
 
+def test_one_file_loaded_under_two_module_names_keeps_its_name(tmp_path: Path) -> None:
+    # Airflow imports a DAG file as "unusual_prefix_<hash>_<file>" beside a plain import
+    # of the same file: one definition, so the explicit name stays its own.
+    import importlib.util
+
+    source = tmp_path / "dag_with_a_task.py"
+    source.write_text(
+        "import resumable\n"
+        "@resumable.task(name='tests.names.dag_file_task')\n"
+        "def count_pages() -> int:\n"
+        "    return 1\n"
+    )
+    loaded = []
+    for module_name in ("dag_with_a_task", "unusual_prefix_0123abcd_dag_with_a_task"):
+        spec = importlib.util.spec_from_file_location(module_name, source)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        loaded.append(module.count_pages)
+    assert loaded[0].name == loaded[1].name == "tests.names.dag_file_task"
+    assert registered("tests.names.dag_file_task").fn is loaded[1].__wrapped__
+
+
+def test_another_function_in_the_same_file_still_cannot_take_the_name(tmp_path: Path) -> None:
+    import importlib.util
+
+    source = tmp_path / "two_tasks_one_name.py"
+    source.write_text(
+        "import resumable\n"
+        "@resumable.task(name='tests.names.one_per_file')\n"
+        "def first() -> None: ...\n"
+        "@resumable.task(name='tests.names.one_per_file')\n"
+        "def second() -> None: ...\n"
+    )
+    spec = importlib.util.spec_from_file_location("two_tasks_one_name", source)
+    assert spec is not None and spec.loader is not None
+    with pytest.raises(resumable.ConfigurationError, match="already taken"):
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+
 def test_a_too_long_default_name_asks_for_name() -> None:
     def f() -> None: ...
 
