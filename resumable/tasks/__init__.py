@@ -14,8 +14,9 @@ from resumable.tasks._api import (
     wait_for_task,
 )
 from resumable.tasks._context import TaskContext, get_context
-from resumable.tasks._decorator import TaskFunction, registered, task
+from resumable.tasks._decorator import TaskFunction, task
 from resumable.tasks._models import CancelAction, Progress, TaskOptions, TaskScope, TaskStatus
+from resumable.tasks._registry import registered
 from resumable.tasks._task import Task
 
 __all__ = [

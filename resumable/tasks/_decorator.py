@@ -6,7 +6,6 @@ import asyncio
 import functools
 import inspect
 import json
-import logging
 import os
 import sys
 import threading
@@ -18,7 +17,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from resumable._db.types import utcnow
 from resumable._errors import ConfigurationError, InvalidValueError
-from resumable.tasks import _services
+from resumable.tasks import _registry, _services
 from resumable.tasks._actor import current_actor
 from resumable.tasks._identity import dedup_key
 from resumable.tasks._models import (
@@ -42,41 +41,14 @@ from resumable.tasks._transitions import TERMINAL
 
 P = ParamSpec("P")
 R = TypeVar("R")
-log = logging.getLogger("resumable.tasks")
 
 RESERVED_PARAMETERS = ("ctx", "options")
 # Executors that run tasks in other processes: arguments travel as JSON in the row.
 REMOTE_EXECUTORS = ("worker", "celery")
 
-_registry: dict[str, Definition] = {}
-_registry_lock = threading.Lock()
-
-
-def registered(name: str) -> Definition:
-    """The task definition registered under ``name`` (for worker processes).
-
-    Raises:
-        ConfigurationError: no ``@task`` of that name was imported in this process.
-    """
-    with _registry_lock:
-        definition = _registry.get(name)
-    if definition is None:
-        hint = ""
-        if "." not in name:
-            # Default names became module-qualified: rows of earlier versions keep
-            # the bare function name, which only an explicit name= registers now.
-            hint = f" (a bare name from an earlier version? keep it with @task(name={name!r}))"
-        raise ConfigurationError(
-            f"no @task named {name!r} is registered in this process; import the module "
-            f"that defines it{hint}"
-        )
-    return definition
-
-
-def registered_names() -> list[str]:
-    """Names of every ``@task`` registered in this process."""
-    with _registry_lock:
-        return list(_registry)
+# The registry's home is _registry; the Celery engine still imports these two from here.
+registered = _registry.registered
+registered_names = _registry.registered_names
 
 
 def import_name(module: str | None) -> str | None:
@@ -109,47 +81,6 @@ def origin_of(fn: Any) -> str | None:
         return None
     module = import_name(getattr(fn, "__module__", None))
     return qualname if not module else f"{module}.{qualname}"
-
-
-def _register(definition: Definition) -> None:
-    """Add ``definition`` under its name; a name holds one function per process.
-
-    The same function defined again (same module and qualified name: a reloaded
-    module, a test importing it twice, a script that imports itself; or the same
-    qualified name at the same line of the same file under another module name, as
-    Airflow loads DAG files) replaces the earlier definition; any other function
-    already holding the name is an error.
-    """
-    with _registry_lock:
-        taken = _registry.get(definition.name)
-        if taken is not None and not (
-            taken.fn is definition.fn
-            or (definition.origin is not None and taken.origin == definition.origin)
-            or _same_source(taken.fn, definition.fn)
-        ):
-            raise ConfigurationError(
-                f"@task name {definition.name!r} is already taken by "
-                f"{taken.origin or taken.fn!r}; {definition.origin or definition.fn!r} "
-                "needs another name= (task names are unique per process)"
-            )
-        if taken is not None:
-            log.debug("task %r redefined; the newest definition wins", definition.name)
-        _registry[definition.name] = definition
-
-
-def _same_source(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
-    """Whether two functions are one definition in one file, loaded under two module
-    names. Airflow imports a DAG file as ``unusual_prefix_<hash>_<file>`` beside any plain
-    import of it in the same process, so the module part of the name cannot decide."""
-    code_a = getattr(inspect.unwrap(a), "__code__", None)
-    code_b = getattr(inspect.unwrap(b), "__code__", None)
-    if code_a is None or code_b is None:
-        return False
-    return (
-        getattr(a, "__qualname__", None) == getattr(b, "__qualname__", None)
-        and code_a.co_filename == code_b.co_filename
-        and code_a.co_firstlineno == code_b.co_firstlineno
-    )
 
 
 def _validate_function(fn: Any) -> None:
@@ -620,7 +551,7 @@ def task(
             queue=queue,
             abortable=abortable,
         )
-        _register(definition)
+        _registry.register(definition)
         return TaskFunction(definition)
 
     if fn is not None:

@@ -201,8 +201,7 @@ def test_task_aborted_while_pending_never_starts(configure_tasks: Any) -> None:
     assert t.cancel() == "aborted"
     assert t.refresh().status == "aborted" and t.ended_at is not None
     # Even a runner that picks the task up afterwards does not start it.
-    from resumable.tasks import _services
-    from resumable.tasks._decorator import registered
+    from resumable.tasks import _services, registered
     from resumable.tasks._runtime import run_attempt
 
     assert run_attempt(_services.current(), registered(never.name), t.uuid, (), {}) is None

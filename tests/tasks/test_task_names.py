@@ -11,7 +11,7 @@ import pytest
 
 import resumable
 from resumable import task
-from resumable.tasks._decorator import registered
+from resumable.tasks import registered
 
 
 def test_default_name_is_module_qualified() -> None:

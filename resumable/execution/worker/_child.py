@@ -12,9 +12,9 @@ import attrs
 
 from resumable import _config
 from resumable.tasks import _services
-from resumable.tasks._decorator import registered
 from resumable.tasks._lease_repository import Claimed
 from resumable.tasks._models import TaskStatus
+from resumable.tasks._registry import registered
 from resumable.tasks._runtime import failure_fields, run_attempt
 
 log = logging.getLogger("resumable.worker")

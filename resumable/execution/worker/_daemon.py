@@ -37,12 +37,12 @@ from resumable._errors import ConfigurationError, ResumableError
 from resumable.execution.worker._child import import_task_modules, prepare_child, refuse
 from resumable.execution.worker._prefork import PreforkPool, Recycling
 from resumable.tasks import _services
-from resumable.tasks._decorator import registered, registered_names
 from resumable.tasks._identity import state_scope
 from resumable.tasks._lease_repository import Reaped
 from resumable.tasks._leases import kill_due
 from resumable.tasks._models import TaskScope, TaskStatus
 from resumable.tasks._operations import cancel
+from resumable.tasks._registry import registered, registered_names
 from resumable.tasks._workers import DEFAULT_QUEUE, WorkerRegistry
 
 log = logging.getLogger("resumable.worker")
