@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -34,6 +34,29 @@ def _row(task_uuid: str) -> Any:
     database = _services.current().repository.database
     with database.auto.connect() as conn:
         return conn.execute(select(tasks).where(tasks.c.uuid == task_uuid)).one()
+
+
+def _beat(
+    registry: WorkerRegistry,
+    worker_id: str,
+    task_names: list[str],
+    queues: list[str],
+    *,
+    started_at: datetime | None = None,
+    ago: timedelta = timedelta(0),
+) -> None:
+    """The beat of a ``resumable worker`` named ``host:pid``, sent ``ago`` before now."""
+    hostname, pid = worker_id.split(":")
+    registry.beat(
+        worker_id,
+        hostname=hostname,
+        pid=int(pid),
+        engine="worker",
+        task_names=task_names,
+        queues=queues,
+        started_at=started_at or utcnow(),
+        now=utcnow() - ago,
+    )
 
 
 @pytest.fixture
@@ -76,40 +99,15 @@ def test_registry_rows_live_and_stale(on_workers: Any) -> None:
     database = _services.current().repository.database
     registry = WorkerRegistry(database)
     started = utcnow()
-    registry.beat(
-        "host:1",
-        hostname="host",
-        pid=1,
-        engine="worker",
-        task_names=["b.one", "a.two"],
-        queues=["default", "exports"],
-        started_at=started,
-    )
-    registry.beat(
-        "host:2",
-        hostname="host",
-        pid=2,
-        engine="worker",
-        task_names=["c"],
-        queues=["default"],
-        started_at=started,
-        now=utcnow() - timedelta(minutes=5),
-    )
+    _beat(registry, "host:1", ["b.one", "a.two"], ["default", "exports"], started_at=started)
+    _beat(registry, "host:2", ["c"], ["default"], started_at=started, ago=timedelta(minutes=5))
     (alive,) = registry.live(lease=30)
     assert alive.worker_id == "host:1"
     assert alive.task_names == {"a.two", "b.one"} and alive.queues == {"default", "exports"}
     assert alive.runs("worker", "a.two", None) and alive.runs("worker", "a.two", "exports")
     assert not alive.runs("celery", "a.two", None) and not alive.runs("worker", "a.two", "x")
     # A second beat refreshes the row instead of adding one.
-    registry.beat(
-        "host:1",
-        hostname="host",
-        pid=1,
-        engine="worker",
-        task_names=["b.one"],
-        queues=["default"],
-        started_at=started,
-    )
+    _beat(registry, "host:1", ["b.one"], ["default"], started_at=started)
     assert [w.task_names for w in registry.live(lease=30)] == [{"b.one"}]
     assert registry.collect(lease=30) == 1
     registry.remove("host:1")
@@ -117,8 +115,7 @@ def test_registry_rows_live_and_stale(on_workers: Any) -> None:
         assert conn.execute(select(workers)).all() == []
 
 
-def test_unrunnable_names_what_no_live_worker_runs(configure_tasks: Any) -> None:
-    configure_tasks(executor="worker")
+def test_unrunnable_names_what_no_live_worker_runs(on_workers: Any) -> None:
     served, unserved = _task("served"), _task("unserved")
     runnable = served.schedule()
     wrong_queue = served.schedule()
@@ -130,25 +127,14 @@ def test_unrunnable_names_what_no_live_worker_runs(configure_tasks: Any) -> None
         wrong_queue.uuid,
         stranded.uuid,
     }
-    registry.beat(
-        "h:1",
-        hostname="h",
-        pid=1,
-        engine="worker",
-        task_names=[served.name],
-        queues=["default"],
-        started_at=utcnow(),
-    )
+    _beat(registry, "h:1", [served.name], ["default"])
     # A stale worker that could run everything changes nothing.
-    registry.beat(
+    _beat(
+        registry,
         "h:2",
-        hostname="h",
-        pid=2,
-        engine="worker",
-        task_names=[served.name, unserved.name],
-        queues=["default", "exports"],
-        started_at=utcnow(),
-        now=utcnow() - timedelta(hours=1),
+        [served.name, unserved.name],
+        ["default", "exports"],
+        ago=timedelta(hours=1),
     )
     found = unrunnable([runnable, wrong_queue, stranded])
     assert found == {
