@@ -142,8 +142,11 @@ def test_system_task_needs_an_admin_to_cancel() -> None:
 
 
 @pytest.mark.usefixtures("tasks_db")
-def test_in_progress_without_abort_handler_is_not_abortable(gate: Any) -> None:
-    @task
+@pytest.mark.parametrize("options", [{}, {"abortable": False}], ids=["default", "abortable=False"])
+def test_in_progress_without_abort_handler_is_not_abortable(
+    gate: Any, options: dict[str, Any]
+) -> None:
+    @task(**options)
     def stubborn() -> None:
         gate.block()
 
@@ -187,20 +190,25 @@ def test_cancelling_an_aborting_task_again_is_idempotent(gate: Any) -> None:
     assert t.wait(timeout=20).status == "aborted"
 
 
-@pytest.mark.usefixtures("tasks_db")
-def test_cancel_reaches_the_abort_handler_of_a_running_task(gate: Any) -> None:
+def _running_until_handled(gate: Any) -> tuple[resumable.Task, threading.Event]:
+    """A scheduled task, in progress, that runs until its abort handler has set the
+    event returned with it (20 s at most)."""
     handled = threading.Event()
 
     @task
     def loop() -> None:
-        ctx = get_context()
-        ctx.on_abort(handled.set)
+        get_context().on_abort(handled.set)
         gate.entered.set()
-        while not handled.is_set():
-            handled.wait(0.01)
+        handled.wait(20)
 
     t = loop.schedule()
     gate.wait_entered()
+    return t, handled
+
+
+@pytest.mark.usefixtures("tasks_db")
+def test_cancel_reaches_the_abort_handler_of_a_running_task(gate: Any) -> None:
+    t, handled = _running_until_handled(gate)
     assert t.cancel() == "aborted"
     assert handled.wait(20)
     assert t.wait(timeout=20).status == "aborted"
@@ -214,17 +222,7 @@ def test_cancel_from_another_database_connection_is_seen_by_polling(gate: Any) -
     from resumable.migrations.schema import tasks
     from resumable.tasks import _services
 
-    handled = threading.Event()
-
-    @task
-    def loop() -> None:
-        ctx = get_context()
-        ctx.on_abort(handled.set)
-        gate.entered.set()
-        handled.wait(20)
-
-    t = loop.schedule()
-    gate.wait_entered()
+    t, handled = _running_until_handled(gate)
     # Simulate another process: write the abort straight into the row, notify nobody.
     from resumable._db.engine import open_database
 

@@ -229,6 +229,8 @@ def test_retry_on_a_single_class() -> None:
     assert t.status == "failure" and t.attempt == 1
 
 
+# Without abortable=True (and without an abort handler) a running task refuses a
+# cancel: test_task_cancel.py, test_in_progress_without_abort_handler_is_not_abortable.
 @pytest.mark.usefixtures("tasks_db")
 @pytest.mark.parametrize("force", [False, True])
 def test_an_abortable_task_is_cancelled_without_a_handler(gate: Any, force: bool) -> None:
@@ -275,17 +277,3 @@ def test_an_abortable_task_times_out_without_a_handler() -> None:
 
     t = slow()
     assert t.status == "timed_out"
-
-
-@pytest.mark.usefixtures("tasks_db")
-def test_a_task_not_abortable_still_refuses(gate: Any) -> None:
-    @task
-    def stubborn() -> None:
-        gate.block()
-
-    t = stubborn.schedule()
-    gate.wait_entered()
-    with pytest.raises(resumable.TaskNotAbortableError):
-        t.cancel()
-    gate.release.set()
-    assert t.wait(timeout=20).status == "success"
