@@ -11,10 +11,7 @@ Celery task id instead of sending the task again.
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +30,9 @@ if importlib.util.find_spec("resumable_providers.shell") is None:
         allow_module_level=True,
     )
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "providers" / "http" / "tests"))
+# The test helpers of the providers' own suites: the http job service, the Celery worker.
+PROVIDERS = Path(__file__).resolve().parents[2] / "providers"
+sys.path[:0] = [str(PROVIDERS / "http" / "tests"), str(PROVIDERS / "celery" / "tests")]
 
 pytestmark = pytest.mark.slow
 
@@ -73,58 +72,19 @@ DAGS = Path(__file__).resolve().parent / "dags"
 @pytest.fixture
 def celery_worker(tmp_path: Path) -> Iterator[str]:
     """A real Celery worker (prefork) on Redis, on a key prefix and queue of its own."""
-    import redis
+    from celery_harness import require_redis, running_worker
 
-    url = os.environ.get("RESUMABLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
-    except redis.exceptions.ConnectionError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no Redis at {url}")
+    require_redis()
     prefix = f"rsm-airflow-celery-{uuid.uuid4().hex[:8]}"
-    log_path = tmp_path / "celery-worker.log"
-    with log_path.open("w") as log:
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "celery_jobs",
-                "worker",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--hostname",
-                f"{prefix}@%h",
-            ],
-            cwd=DAGS,
-            env={**os.environ, "RSM_AIRFLOW_CELERY_PREFIX": prefix},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while "ready." not in log_path.read_text(errors="replace"):
-            if worker.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the Celery worker did not start:\n{log_path.read_text()}")
-            time.sleep(0.2)
+    with running_worker(
+        "celery_jobs",
+        DAGS,
+        prefix,
+        tmp_path / "celery-worker.log",
+        concurrency=1,
+        env={"RSM_AIRFLOW_CELERY_PREFIX": prefix},
+    ):
         yield prefix
-    finally:
-        os.killpg(worker.pid, 15)
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, 9)
-            worker.wait()
 
 
 def test_celery_operator_killed_mid_poll_follows_the_same_celery_task(

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from celery_harness import require_redis, running_worker
 
 HERE = Path(__file__).parent
 
@@ -24,66 +21,10 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start ``celery worker`` on a queue and key prefix of its own; yield the prefix."""
-    import redis
-
-    url = os.environ.get("RESUMABLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
-    except redis.exceptions.ConnectionError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no Redis at {url}")
+    require_redis()
     prefix = f"rsm-provider-celery-{uuid.uuid4().hex[:8]}"
+    # celery_app builds its app from it: in the worker and in every process started here.
     os.environ["RSM_PROVIDER_CELERY_PREFIX"] = prefix
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "celery_app",
-                "worker",
-                "--concurrency",
-                "2",
-                "--pool",
-                "prefork",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--hostname",
-                f"{prefix}@%h",
-            ],
-            cwd=HERE,
-            env={**os.environ, "PYTHONPATH": str(HERE)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while "ready." not in log_path.read_text():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"celery worker did not start:\n{log_path.read_text()}")
-            time.sleep(0.2)
+    with running_worker("celery_app", HERE, prefix, log_path, concurrency=2):
         yield prefix
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        _delete_prefix(url, prefix)
-
-
-def _delete_prefix(url: str, prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)

@@ -4,30 +4,23 @@ Both sides build the app from the same environment: the Airflow task process (wh
 sends the task through ``CeleryJobOperator``) and the Celery worker the test starts.
 Everything in the shared Redis lives under the prefix ``RSM_AIRFLOW_CELERY_PREFIX`` (one
 per test), used as key prefix and queue name, so nothing collides and nothing is flushed.
+The app's settings and the worker come from the celery provider's test harness.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
-from celery import Celery
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "providers" / "celery" / "tests"))
 
-REDIS_URL = os.environ.get("RESUMABLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from celery_harness import make_app
+
 PREFIX = os.environ.get("RSM_AIRFLOW_CELERY_PREFIX", "rsm-airflow-celery")
 
-app = Celery("rsm_airflow_celery", broker=REDIS_URL, backend=REDIS_URL)
-app.conf.update(
-    broker_transport_options={"global_keyprefix": f"{PREFIX}:"},
-    result_backend_transport_options={"global_keyprefix": f"{PREFIX}:"},
-    task_default_queue=PREFIX,
-    broker_connection_retry_on_startup=True,
-    worker_hijack_root_logger=False,
-    task_serializer="json",
-    result_serializer="json",
-    accept_content=["json"],
-)
+app = make_app("rsm_airflow_celery", PREFIX)
 
 
 @app.task(name="rsm_airflow_tests.work_until_released")
