@@ -34,6 +34,14 @@ def test_ctrl_c_in_watch_exits_130_saying_interrupted(configure_tasks: Any) -> N
     t = parked.schedule()
     # On a terminal the bar is drawn at once: its first bytes say that the command is
     # in its watch loop (a Ctrl-C while Python is still starting up is not ours).
+    # The terminal is ours, so its TERM is too: rich draws no live bar on the TERM=dumb
+    # (or unknown) that CI runners and editors' consoles pass down, and the test would
+    # wait in vain. Nor may FORCE_COLOR or TTY_COMPATIBLE say it is no terminal.
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in {"FORCE_COLOR", "TTY_COMPATIBLE"}},
+        "COLUMNS": "80",
+        "TERM": "xterm",
+    }
     terminal, child_end = pty.openpty()
     try:
         watcher = subprocess.Popen(
@@ -41,7 +49,7 @@ def test_ctrl_c_in_watch_exits_130_saying_interrupted(configure_tasks: Any) -> N
             stdout=child_end,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "COLUMNS": "80"},
+            env=env,
         )
         os.close(child_end)
         try:
