@@ -9,6 +9,9 @@ import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
+# uv builds a venv in seconds where pip takes minutes (each Airflow venv: about five
+# minutes through pip); virtualenv when uv is not installed.
+nox.options.default_venv_backend = "uv|virtualenv"
 
 PYTHON = "3.11"
 TEST_DEPS = [
@@ -193,8 +196,8 @@ def tests_sqlalchemy14(session: nox.Session) -> None:
 # Airflow sessions (not in the defaults: .ci/run calls them after the default sessions).
 # Each installs one Airflow line beside resumable from the committed constraints file of
 # that line (constraints/airflow-<line>.txt: every distribution pinned, as Airflow's own
-# constraints files do), requires a clean `pip check`, migrates a SQLite metadata DB in a
-# temporary AIRFLOW_HOME and runs real DAG runs (tests/airflow).
+# constraints files do), requires a clean `pip check` (uv's in a uv venv), migrates a
+# SQLite metadata DB in a temporary AIRFLOW_HOME and runs real DAG runs (tests/airflow).
 #
 # `nox -s airflow-constraints` regenerates the files: per line it resolves afresh from
 # AIRFLOW_LINES alone, runs that line's tests, and writes the file only when they pass.
@@ -238,10 +241,17 @@ def constraints_file(line: str) -> Path:
     return CONSTRAINTS_DIR / f"airflow-{line}.txt"
 
 
+def _pip(session: nox.Session, *args: str, silent: bool = False) -> str | bool | None:
+    """``pip <args>`` in the session's venv: a venv built by uv has no pip, but uv's own."""
+    if session.venv_backend == "uv":
+        return session.run("uv", "pip", *args, silent=silent)
+    return session.run("python", "-m", "pip", *args, silent=silent)
+
+
 def _run_airflow_tests(session: nox.Session, line: str, args: list[str]) -> None:
     import tempfile
 
-    session.run("python", "-m", "pip", "check")
+    _pip(session, "check")
     with tempfile.TemporaryDirectory(prefix=f"airflow-{line}-home-") as home:
         env = {
             "AIRFLOW_HOME": home,
@@ -281,7 +291,7 @@ def airflow_constraints(session: nox.Session, line: str) -> None:
 
     session.install(*airflow_install_args(line))
     _run_airflow_tests(session, line, ["-q", *AIRFLOW_TESTS])
-    frozen = session.run("python", "-m", "pip", "freeze", "--exclude-editable", silent=True)
+    frozen = _pip(session, "freeze", "--exclude-editable", silent=True)
     path = write_constraints(line, str(frozen), datetime.date.today().isoformat())
     session.log(f"wrote {path}")
 
