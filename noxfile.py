@@ -21,7 +21,18 @@ TEST_DEPS = [
     "hypothesis>=6.100",
     "opentelemetry-sdk>=1.20",  # reads back the jobs metrics and spans in tests
     "httpx>=0.24",  # the REST API tests talk to a real uvicorn server
+    "pytest-xdist>=3.5",  # the sessions below run their tests on several workers
 ]
+
+# pytest-xdist workers. Most of `nox -s tests` waits on servers, subprocesses and
+# timers, not on the CPU: two workers per core (at most eight). The sessions of real
+# worker processes, the command line and the docs examples keep the cores busy: one per
+# core. `--dist loadgroup`: the tests of one `xdist_group` mark go to one worker, which
+# runs them in turn (for tests that must not run beside each other).
+# The cores this process may run on (a container's share), not the host's count.
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+PARALLEL_WAITING = ["-n", str(min(2 * CORES, 8)), "--dist", "loadgroup"]
+PARALLEL_BUSY = ["-n", str(CORES), "--dist", "loadgroup"]
 
 # Real Celery workers and real `resumable worker` processes are slow to start: their
 # tests have sessions of their own, so `nox -s tests` stays well under ten minutes.
@@ -42,28 +53,28 @@ def tests(session: nox.Session) -> None:
     """The test suite over memory, SQLite, PostgreSQL and Redis (workers, Celery, the
     command line and the docs examples have sessions of their own)."""
     session.install("-e", ".[all]", *TEST_DEPS)
-    session.run("pytest", *(session.posargs or ["-q", *APART]))
+    session.run("pytest", *(session.posargs or ["-q", *PARALLEL_WAITING, *APART]))
 
 
 @nox.session(python=PYTHON)
 def workers(session: nox.Session) -> None:
     """Real `resumable worker` processes: leases, SIGKILL recovery, push aborts, the pool."""
     session.install("-e", ".[all]", *TEST_DEPS)
-    session.run("pytest", *(session.posargs or ["-q", "tests/workers"]))
+    session.run("pytest", *(session.posargs or ["-q", *PARALLEL_BUSY, "tests/workers"]))
 
 
 @nox.session(python=PYTHON)
 def cli(session: nox.Session) -> None:
     """The `resumable` command through its real entry point: every subcommand, bad input."""
     session.install("-e", ".[all]", *TEST_DEPS)
-    session.run("pytest", *(session.posargs or ["-q", "tests/cli"]))
+    session.run("pytest", *(session.posargs or ["-q", *PARALLEL_BUSY, "tests/cli"]))
 
 
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
     """Every code example in docs/ and the README, run twice each in a fresh directory."""
     session.install("-e", ".[all]", *TEST_DEPS)
-    session.run("pytest", *(session.posargs or ["-q", "tests/docs"]))
+    session.run("pytest", *(session.posargs or ["-q", *PARALLEL_BUSY, "tests/docs"]))
 
 
 @nox.session(python=PYTHON)
@@ -190,7 +201,7 @@ def tests_sqlalchemy14(session: nox.Session) -> None:
         "pendulum>=2.1.2,<3",
         *TEST_DEPS,
     )
-    session.run("pytest", *(session.posargs or ["-q", *SQLALCHEMY14_TESTS]))
+    session.run("pytest", *(session.posargs or ["-q", *PARALLEL_BUSY, *SQLALCHEMY14_TESTS]))
 
 
 # Airflow sessions (not in the defaults: .ci/run calls them after the default sessions).
