@@ -8,6 +8,7 @@ import pty
 import select
 import signal
 import subprocess
+import sys
 import time
 from typing import Any
 
@@ -16,6 +17,12 @@ import pytest
 import resumable
 from resumable import TaskOptions, TaskScope, get_context, task
 from tests.cli.conftest import Cli, entry_point
+
+# Runs argv[1:] with SIGINT at its default disposition.
+_WITH_DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
 
 
 def _fits(text: str, width: int) -> None:
@@ -42,10 +49,14 @@ def test_ctrl_c_in_watch_exits_130_saying_interrupted(configure_tasks: Any) -> N
         "COLUMNS": "80",
         "TERM": "xterm",
     }
+    # A shell started in the background (CI's may be) passes SIGINT down ignored, and
+    # Python then keeps ignoring it: the watcher starts with the default disposition, as
+    # from a terminal's shell, or the Ctrl-C below would go unheard.
+    command = [entry_point(), "tasks", "watch", "--database-url", url, t.uuid]
     terminal, child_end = pty.openpty()
     try:
         watcher = subprocess.Popen(
-            [entry_point(), "tasks", "watch", "--database-url", url, t.uuid],
+            [sys.executable, "-c", _WITH_DEFAULT_SIGINT, *command],
             stdout=child_end,
             stderr=subprocess.PIPE,
             text=True,
@@ -60,6 +71,15 @@ def test_ctrl_c_in_watch_exits_130_saying_interrupted(configure_tasks: Any) -> N
                     drawn = os.read(terminal, 1024)
             assert drawn, "tasks watch drew nothing"
             watcher.send_signal(signal.SIGINT)
+            # Keep reading the terminal until it exits: the bar is redrawn ten times a
+            # second, and a full pty buffer would block the watcher in a write.
+            deadline = time.monotonic() + 60
+            while watcher.poll() is None and time.monotonic() < deadline:
+                if select.select([terminal], [], [], 0.5)[0]:
+                    try:
+                        os.read(terminal, 4096)
+                    except OSError:  # EIO: the watcher's end is closed, it is exiting
+                        break
             _, err = watcher.communicate(timeout=60)
         finally:
             if watcher.poll() is None:
