@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
-from typing import Any, Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Job(Protocol):
@@ -40,3 +42,24 @@ class Executor(Protocol):
 
     def shutdown(self, *, wait: bool) -> None:
         """Stop accepting jobs; with ``wait``, let running ones finish first."""
+
+
+class SendsWhileCreating(Protocol):
+    """An executor whose first message for a task may leave while its row is written.
+
+    For executors in other processes that find the task by its uuid alone (Celery):
+    the publish and the insert overlap instead of following each other, and the
+    receiving side waits a moment for a row it does not find yet. Only for tasks that
+    cannot be joined (no dedup key): a joined schedule must send nothing.
+    """
+
+    def create_and_send(
+        self, create: Callable[[], T], task_uuid: str, *, queue: str | None, delay: float
+    ) -> T:
+        """Run ``create()`` (the insert) while the task's first message is sent;
+        return what ``create()`` returned once both are done.
+
+        Raises:
+            StoreUnavailableError: the message could not be sent (the created task is
+                then ended ABORTED, as a pending cancel ends it).
+        """

@@ -46,10 +46,6 @@ RESERVED_PARAMETERS = ("ctx", "options")
 # Executors that run tasks in other processes: arguments travel as JSON in the row.
 REMOTE_EXECUTORS = ("worker", "celery")
 
-# The registry's home is _registry; the Celery engine still imports these two from here.
-registered = _registry.registered
-registered_names = _registry.registered_names
-
 
 def import_name(module: str | None) -> str | None:
     """The name other processes import ``module`` by.
@@ -273,7 +269,7 @@ class TaskFunction(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<task {self.definition.name!r} scope={self.definition.scope.value}>"
 
-    def _create(
+    def _new_task(
         self,
         services: Services,
         options: TaskOptions | None,
@@ -281,8 +277,8 @@ class TaskFunction(Generic[P, R]):
         kwargs: dict[str, Any],
         *,
         json_required: bool,
-        started: bool = False,
-    ) -> tuple[TaskRecord, bool]:
+    ) -> NewTask:
+        """The row a call or schedule inserts (options checked, identity worked out)."""
         if options is None:
             options = _NO_OPTIONS
         if not isinstance(options, TaskOptions):
@@ -292,7 +288,7 @@ class TaskFunction(Generic[P, R]):
         key = dedup_key(definition.name, definition.scope, options.task_key, actor.user_id)
         task_uuid = new_uuid()
         countdown = options.countdown or 0.0
-        new = NewTask(
+        return NewTask(
             uuid=task_uuid,
             name=definition.name,
             task_key=options.task_key,
@@ -312,8 +308,6 @@ class TaskFunction(Generic[P, R]):
             not_before=utcnow() + timedelta(seconds=countdown) if countdown > 0 else None,
             abortable=definition.abortable,
         )
-        # A countdown keeps even a direct call PENDING until it is due.
-        return services.repository.create(new, started=started and countdown <= 0)
 
     def __call__(self, *args: Any, options: TaskOptions | None = None, **kwargs: Any) -> Task:
         """Run the task inline (with its retries) and return it once terminal.
@@ -324,10 +318,10 @@ class TaskFunction(Generic[P, R]):
         ABORTED and returns it), then runs it.
         """
         services = _services.current()
-        # Created IN_PROGRESS: this caller claims the first attempt in the same statement.
-        record, created = self._create(
-            services, options, args, kwargs, json_required=False, started=True
-        )
+        new = self._new_task(services, options, args, kwargs, json_required=False)
+        # Created IN_PROGRESS: this caller claims the first attempt in the same statement
+        # (PENDING with a countdown: it waits until due).
+        record, created = services.repository.create(new, started=new.not_before is None)
         final: list[TaskRecord] = []
         finished = created and self._run_inline(services, record, args, kwargs, final.append)
         if not finished:
@@ -374,23 +368,31 @@ class TaskFunction(Generic[P, R]):
         """Create the task (or join the active one with the same identity) and hand it
         to the configured executor; returns the PENDING (or joined) task at once."""
         services = _services.current()
-        record, created = self._create(
-            services,
-            options,
-            args,
-            kwargs,
-            json_required=services.executor.name in REMOTE_EXECUTORS,
+        executor = services.executor
+        new = self._new_task(
+            services, options, args, kwargs, json_required=executor.name in REMOTE_EXECUTORS
         )
+        sender = getattr(executor, "create_and_send", None)
+        if sender is not None and new.active_dedup_key is None:
+            # Nobody can join a task without a key, so it is sent while it is inserted.
+            record, _ = sender(
+                lambda: services.repository.create(new),
+                new.uuid,
+                queue=new.queue,
+                delay=_due_in(new.not_before, utcnow()),
+            )
+            return Task.from_record(record)
+        record, created = services.repository.create(new)
         task = Task.from_record(record)
         if created:
             due_in = _due_in(record.not_before, utcnow())
-            services.executor.dispatch(
+            executor.dispatch(
                 ScheduledJob(
                     services, self.definition, task.uuid, args, dict(kwargs), record.queue
                 ),
                 delay=due_in,
             )
-            if services.executor.name == "inline":
+            if executor.name == "inline":
                 # It may have run to its end already: report what happened.
                 latest = services.repository.get(task.uuid)
                 if latest is not None:

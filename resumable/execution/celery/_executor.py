@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
@@ -14,6 +19,12 @@ from resumable.execution.celery._app import register, resolve_app, send
 from resumable.migrations.schema import tasks
 
 log = logging.getLogger("resumable.celery")
+
+T = TypeVar("T")
+
+# Publishing costs about as much CPU as the insert waits for its commit: threads that
+# publish while the caller inserts take one from the other on the schedule path.
+SENDER_THREADS = 4
 
 
 class CeleryExecutor:
@@ -31,19 +42,71 @@ class CeleryExecutor:
     def __init__(self, app: Any) -> None:
         self.app = resolve_app(app)
         register(self.app)
+        self._senders: ThreadPoolExecutor | None = None
+        self._senders_lock = threading.Lock()
+        _EXECUTORS.add(self)
 
     def dispatch(self, job: Job, *, delay: float = 0.0) -> None:
         """Publish the message for ``job``'s task (after ``delay`` seconds), on the
         task's queue when it has one (else the app's default queue)."""
         queue = getattr(job, "queue", None)
         try:
-            send(self.app, job.task_uuid, message_id=job.task_uuid, countdown=delay, queue=queue)
+            self._send_first(job.task_uuid, queue, delay)
         except Exception as exc:  # kombu's errors differ per transport
-            _fail_unsent(job.task_uuid, exc)
-            broker = self.app.conf.broker_url or "the Celery broker"
-            raise StoreUnavailableError(
-                f"task {job.task_uuid} could not be sent to {_mask(broker)}: {exc}", None
-            ) from exc
+            raise self._unsent(job.task_uuid, exc) from exc
+
+    def create_and_send(
+        self, create: Callable[[], T], task_uuid: str, *, queue: str | None, delay: float
+    ) -> T:
+        """Insert the task's row (``create()``, in this thread) while a sender thread
+        publishes its first message; both done when this returns.
+
+        The message may reach a worker before the row is committed: the worker waits
+        for the row a moment (see :mod:`resumable.execution.celery._runner`). Should
+        ``create()`` fail, the message finds no row and is dropped.
+
+        Raises:
+            StoreUnavailableError: the message could not be sent; the task (created)
+                ends ABORTED.
+        """
+        sending: Future[None] = self._sender_pool().submit(
+            self._send_first, task_uuid, queue, delay
+        )
+        try:
+            created = create()
+        finally:
+            # Even when create() failed: never leave a publish running unobserved.
+            failure = sending.exception()
+        if failure is not None:
+            raise self._unsent(task_uuid, failure) from failure
+        return created
+
+    def _send_first(self, task_uuid: str, queue: str | None, delay: float) -> None:
+        # The first message's id is the task's uuid (written in the row as it is made).
+        send(self.app, task_uuid, message_id=task_uuid, countdown=delay, queue=queue)
+
+    def _unsent(self, task_uuid: str, exc: BaseException) -> StoreUnavailableError:
+        _fail_unsent(task_uuid, exc)
+        broker = self.app.conf.broker_url or "the Celery broker"
+        return StoreUnavailableError(
+            f"task {task_uuid} could not be sent to {_mask(broker)}: {exc}", None
+        )
+
+    def _sender_pool(self) -> ThreadPoolExecutor:
+        senders = self._senders
+        if senders is None:
+            with self._senders_lock:
+                if self._senders is None:
+                    self._senders = ThreadPoolExecutor(
+                        SENDER_THREADS, thread_name_prefix="resumable-celery-send"
+                    )
+                senders = self._senders
+        return senders
+
+    def _forget_senders(self) -> None:
+        # A forked child (a Celery pool process) inherits the pool without its threads.
+        self._senders = None
+        self._senders_lock = threading.Lock()
 
     def discard(self, task_uuid: str) -> None:
         """The task was cancelled while PENDING: revoke its queued message, so a worker
@@ -62,7 +125,21 @@ class CeleryExecutor:
             log.warning("could not revoke task_uuid=%s message=%s: %s", task_uuid, message_id, exc)
 
     def shutdown(self, *, wait: bool) -> None:
-        """Nothing runs here; the app's connections belong to the app."""
+        """Stop the sender threads; the app's connections belong to the app."""
+        senders, self._senders = self._senders, None
+        if senders is not None:
+            senders.shutdown(wait=wait)
+
+
+_EXECUTORS: weakref.WeakSet[CeleryExecutor] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for executor in list(_EXECUTORS):
+        executor._forget_senders()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _fail_unsent(task_uuid: str, exc: BaseException) -> None:

@@ -42,8 +42,8 @@ from resumable._db.types import utcnow
 from resumable._errors import ResumableError
 from resumable.execution.celery import _sql
 from resumable.tasks import _services
-from resumable.tasks._decorator import registered_names
 from resumable.tasks._leases import kill_due
+from resumable.tasks._registry import registered_names
 from resumable.tasks._workers import DEFAULT_QUEUE, WorkerRegistry, queue_label
 
 log = logging.getLogger("resumable.celery")

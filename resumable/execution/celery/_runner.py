@@ -6,6 +6,10 @@ or was cancelled, or another delivery is running it (a duplicate, a redelivery a
 a lost connection or the Redis visibility timeout). Whoever runs an attempt also
 sends the message for the next one (a retry after ``retry_delay``).
 
+A task's first message is sent while its row is being inserted (see
+``CeleryExecutor.create_and_send``), so it can arrive before the row is committed: a
+first message (its id is the task's uuid) that finds no row waits for it a moment.
+
 A worker never claims a task whose name it has not registered: it lets the message go
 and clears it from the row, so the task stays PENDING and the keeper of a worker that
 has the name (now or once one starts) sends it a new message.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from typing import Any
 
@@ -22,11 +27,16 @@ from resumable.execution.celery import _sql
 from resumable.execution.celery._app import send
 from resumable.execution.worker._child import decode_arguments, refuse
 from resumable.tasks import _services
-from resumable.tasks._decorator import registered, registered_names
 from resumable.tasks._models import TaskStatus
+from resumable.tasks._registry import registered, registered_names
 from resumable.tasks._runtime import run_attempt
 
 log = logging.getLogger("resumable.celery")
+
+ROW_WAITS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+"""Pauses before each look for the row of a first message that came before its
+commit (about 3.9 s in all: a scheduler that has not committed by then has failed,
+and its message is dropped)."""
 
 
 def worker_id(hostname: str | None) -> str:
@@ -38,15 +48,9 @@ def run_task(self: Any, task_uuid: str) -> str:
     """The body of the Celery task ``resumable.run_task``; returns what happened
     (Celery logs it)."""
     services = _services.current()
-    database = services.repository.database
-    claimed = _sql.claim(
-        database,
-        task_uuid,
-        registered_names(),
-        worker_id(self.request.hostname),
-        self.request.id,
-        repository=services.repository,
-    )
+    claimed = _claim(self, services, task_uuid)
+    if claimed is None and self.request.id == task_uuid and _came_late(task_uuid):
+        claimed = _claim(self, services, task_uuid)
     if claimed is None:
         return _not_claimed(self, task_uuid)
     record, arguments = claimed
@@ -60,6 +64,31 @@ def run_task(self: Any, task_uuid: str) -> str:
     if status is TaskStatus.PENDING:
         _send_next(self, task_uuid)
     return f"ran attempt {record.attempt}: {status.value if status else 'not claimed'}"
+
+
+def _claim(self: Any, services: Any, task_uuid: str) -> tuple[Any, str | None] | None:
+    return _sql.claim(
+        services.repository.database,
+        task_uuid,
+        registered_names(),
+        worker_id(self.request.hostname),
+        self.request.id,
+        repository=services.repository,
+    )
+
+
+def _came_late(task_uuid: str) -> bool:
+    """True when the task's row was missing and has appeared since (its first message
+    overtook the insert's commit); False when the row was there all along (the claim
+    lost for another reason) or never came."""
+    database = database_of()
+    if _sql.exists(database, task_uuid):
+        return False
+    for pause in ROW_WAITS:
+        time.sleep(pause)
+        if _sql.exists(database, task_uuid):
+            return True
+    return False
 
 
 def _not_claimed(self: Any, task_uuid: str) -> str:

@@ -87,6 +87,13 @@ def read(database: Database, task_uuid: str) -> TaskRecord | None:
     return None if row is None else _record(row, [])
 
 
+def exists(database: Database, task_uuid: str) -> bool:
+    """Whether the task's row is there (committed and visible to this connection)."""
+    with translate_errors(database.url), database.auto.connect() as conn:
+        found = conn.execute(select(_t.uuid).where(_t.uuid == task_uuid)).first()
+    return found is not None
+
+
 def note_message(
     database: Database,
     task_uuid: str,
