@@ -22,6 +22,13 @@ class PushSignals:
     uuid. Hence the guarantees: with the channel up, a change is seen in milliseconds;
     with it down, within one interval; nothing is ever missed.
 
+    The channel listens from the first wait of this process on (or :meth:`listen`),
+    not from construction: a process that only schedules or runs tasks without a
+    timeout or abort handler (a Celery pool process running plain tasks) never waits,
+    and a listener there would only wake up for every other task's signal. A wait
+    that starts the listener loses nothing: once subscribed, the channel wakes every
+    waiter to read the database again (its reconnect rule).
+
     Args:
         read_status: Reads a task's status value (None when it does not exist).
         interval: Polling interval, the delay bound while the channel is down.
@@ -34,7 +41,20 @@ class PushSignals:
         self.interval = interval
         self._waiting: Counter[str] = Counter()
         self._waiting_lock = threading.Lock()
-        channel.start(self._polling.notify, self._wake_everyone)
+        self._listening = False
+        self._closed = False
+
+    def listen(self) -> None:
+        """Start the channel's listener now, if it is not running yet (a worker that
+        wants to know at start whether push works)."""
+        if self._listening:
+            return
+        with self._waiting_lock:  # under the lock, so close() cannot slip in between
+            if self._listening or self._closed:
+                return
+            self._listening = True
+            # Only starts a thread: the subscription happens there.
+            self.channel.start(self._polling.notify, self._wake_everyone)
 
     def _wake_everyone(self) -> None:
         with self._waiting_lock:
@@ -74,6 +94,8 @@ class PushSignals:
     ) -> str | None:
         with self._waiting_lock:
             self._waiting[task_uuid] += 1
+        # After counting this waiter in: the listener's first subscription wakes it.
+        self.listen()
         try:
             return self._polling.wait_for(task_uuid, wanted, timeout, stop=stop)
         finally:
@@ -83,5 +105,7 @@ class PushSignals:
                     del self._waiting[task_uuid]
 
     def close(self) -> None:
+        with self._waiting_lock:
+            self._closed = True
         self.channel.close()
         self._polling.close()

@@ -183,6 +183,7 @@ def test_redis_outage_falls_back_to_polling_and_recovers(tmp_path: Path) -> None
     signals = PushSignals(status.get, interval=0.3, channel=RedisStreamChannel(server.url))
     remote = RedisStreamChannel(server.url)
     try:
+        signals.listen()
         assert signals.channel.wait_connected(DEADLINE)  # type: ignore[attr-defined]
         # Push: a remote publish wakes the waiter long before the polling interval.
         waiter = _wait_in_thread(signals, "t1")
@@ -244,3 +245,67 @@ def _eventually(condition: Callable[[], bool]) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+@pytest.mark.parametrize("kind", ["redis", "postgres"])
+def test_a_process_that_never_waits_never_listens(kind: str, tmp_path: Path) -> None:
+    if kind == "postgres":
+        _needs_psycopg3()
+    channel, cleanup = _open_channel(kind, tmp_path)
+    signals = PushSignals({"t": "in_progress"}.get, interval=30, channel=channel)
+    try:
+        signals.notify("t")  # publishing needs no listener
+        time.sleep(0.2)
+        assert not channel.connected
+        assert channel._listener is None
+    finally:
+        signals.close()
+        cleanup()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("kind", ["redis", "postgres"])
+def test_the_first_wait_subscribes_and_misses_nothing(kind: str, tmp_path: Path) -> None:
+    """A change made (and published) before the listener subscribed is found by the
+    re-read every waiter makes once subscribed: long before the polling interval."""
+    if kind == "postgres":
+        _needs_psycopg3()
+    channel, cleanup = _open_channel(kind, tmp_path)
+    remote, _ = _open_channel(kind, tmp_path)
+    status = {"t": "in_progress"}
+    reads: list[str] = []
+
+    def read(task_uuid: str) -> str | None:
+        found = status.get(task_uuid)
+        reads.append(str(found))
+        return found
+
+    # Polling alone would take 30 s: only the subscription's re-read can end the wait.
+    signals = PushSignals(read, interval=30, channel=channel)
+    try:
+        waiter = _wait_in_thread(signals, "t")
+        status["t"] = "aborting"  # possibly before the subscription: nothing hears it
+        remote.publish("t")
+        started = time.monotonic()
+        assert waiter.join_result() == "aborting"
+        assert time.monotonic() - started < DEADLINE
+        assert channel.connected  # listening from the first wait on
+        # Later signals are pushed to this process's waiters as before.
+        status["t"] = "in_progress"
+        waiter = _wait_in_thread(signals, "t")
+        time.sleep(0.1)
+        status["t"] = "aborted"
+        remote.publish("t")
+        assert waiter.join_result() == "aborted"
+    finally:
+        signals.close()
+        remote.close()
+        cleanup()  # type: ignore[operator]
+
+
+def test_close_before_any_wait_starts_no_listener(tmp_path: Path) -> None:
+    channel, cleanup = _open_channel("redis", tmp_path)
+    signals = PushSignals({}.get, interval=30, channel=channel)
+    signals.close()
+    signals.listen()  # after close: a no-op, no thread left behind
+    assert channel._listener is None
+    cleanup()  # type: ignore[operator]

@@ -170,6 +170,7 @@ def test_redis_outage_falls_back_to_polling_and_push_resumes(
             abort_poll_interval=0.5,
         )  # fmt: skip
         signals = _services.current().signals
+        signals.listen()  # type: ignore[attr-defined]
         assert eventually(lambda: signals.channel.connected)  # type: ignore[attr-defined]
 
         server.kill()

@@ -33,7 +33,7 @@ from resumable.tasks._runtime import run_attempt
 
 log = logging.getLogger("resumable.celery")
 
-ROW_WAITS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+ROW_WAITS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 """Pauses before each look for the row of a first message that came before its
 commit (about 3.9 s in all: a scheduler that has not committed by then has failed,
 and its message is dropped)."""

@@ -310,6 +310,8 @@ class Worker:
         """Warnings at start: unreachable Redis, pending tasks this worker cannot run."""
         channel: Any = getattr(services.signals, "channel", None)
         redis = getattr(channel, "name", None) == "redis-streams"
+        if redis:
+            services.signals.listen()  # type: ignore[attr-defined]
         if redis and not channel.wait_connected(REDIS_START_WAIT):
             log.warning(
                 "Redis does not answer url=%s: aborts reach running tasks by database "
