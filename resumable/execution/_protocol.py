@@ -44,22 +44,22 @@ class Executor(Protocol):
         """Stop accepting jobs; with ``wait``, let running ones finish first."""
 
 
-class SendsWhileCreating(Protocol):
-    """An executor whose first message for a task may leave while its row is written.
+class PublishesFirst(Protocol):
+    """An executor that sends a task's first message before its row is written.
 
-    For executors in other processes that find the task by its uuid alone (Celery):
-    the publish and the insert overlap instead of following each other, and the
-    receiving side waits a moment for a row it does not find yet. Only for tasks that
-    cannot be joined (no dedup key): a joined schedule must send nothing.
+    For executors in other processes that find the task by its uuid alone (Celery): the
+    publish does not wait for the insert's commit, and the receiving side waits a
+    moment for a row it does not find yet. Only for tasks that cannot be joined (no
+    dedup key): a joined schedule must send nothing.
     """
 
-    def create_and_send(
+    def send_then_create(
         self, create: Callable[[], T], task_uuid: str, *, queue: str | None, delay: float
     ) -> T:
-        """Run ``create()`` (the insert) while the task's first message is sent;
-        return what ``create()`` returned once both are done.
+        """Send the task's first message, then run ``create()`` (the insert) and return
+        what it returned.
 
         Raises:
-            StoreUnavailableError: the message could not be sent (the created task is
-                then ended ABORTED, as a pending cancel ends it).
+            StoreUnavailableError: the message could not be sent (the task is created
+                all the same and ended ABORTED, as a pending cancel ends it).
         """

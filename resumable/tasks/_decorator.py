@@ -372,10 +372,10 @@ class TaskFunction(Generic[P, R]):
         new = self._new_task(
             services, options, args, kwargs, json_required=executor.name in REMOTE_EXECUTORS
         )
-        sender = getattr(executor, "create_and_send", None)
-        if sender is not None and new.active_dedup_key is None:
-            # Nobody can join a task without a key, so it is sent while it is inserted.
-            record, _ = sender(
+        publishes_first = getattr(executor, "send_then_create", None)
+        if publishes_first is not None and new.active_dedup_key is None:
+            # Nobody can join a task without a key: it is sent before it is inserted.
+            record, _ = publishes_first(
                 lambda: services.repository.create(new),
                 new.uuid,
                 queue=new.queue,

@@ -1,10 +1,10 @@
-"""A task's first message leaves while its row is inserted, and may arrive first.
+"""A task's first message leaves before its row is inserted, and may arrive first.
 
-``.schedule()`` of a task without a dedup key publishes its first message on a sender
-thread while the calling thread inserts the row; a worker that gets the message before
-the insert has committed waits for the row a moment (``ROW_WAITS``). These tests pin
-that down: the late row is waited for, a row that never comes ends the wait, only a
-first message waits, and a failed publish still ends the task ABORTED.
+``.schedule()`` of a task without a dedup key publishes its first message, then
+inserts the row; a worker that gets the message before the insert has committed claims
+again a moment later (``ROW_WAITS``). These tests pin that down: the late row is waited
+for, a row that never comes ends the wait, only a first message waits, and a failed
+publish still ends the task ABORTED.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 
 import resumable
 from resumable import _config
-from resumable.execution.celery import _runner
+from resumable.execution.celery import _runner, _sql
 from resumable.execution.celery._app import send
 from resumable.tasks import _services
 from resumable.tasks._models import TaskScope
@@ -171,24 +171,26 @@ def test_a_claim_lost_to_another_delivery_does_not_wait(
     assert waited == []
 
 
-def test_schedule_publishes_while_it_inserts(configured: Any) -> None:
-    sent_on: list[str] = []
+def test_schedule_publishes_before_it_inserts_unless_keyed(configured: Any) -> None:
+    rows_when_sent: list[bool] = []
     executor = _services.current().executor
     real = executor._send_first
+    database = _services.current().repository.database
 
     def spy(task_uuid: str, queue: str | None, delay: float) -> None:
-        sent_on.append(threading.current_thread().name)
+        rows_when_sent.append(_sql.exists(database, task_uuid))
         real(task_uuid, queue, delay)
 
     executor._send_first = spy
     scheduled = configured.noop.schedule()
     assert scheduled.status == "pending" and scheduled.celery_task_id == scheduled.uuid
-    assert len(sent_on) == 1 and sent_on[0].startswith("resumable-celery-send")
+    assert rows_when_sent == [False]  # sent first, inserted after
+    assert _sql.exists(database, scheduled.uuid)
     # A keyed task may be joined instead of created: it is sent only once created.
     keyed = configured.noop.schedule(options=resumable.TaskOptions(task_key="k"))
     joined = configured.noop.schedule(options=resumable.TaskOptions(task_key="k"))
     assert joined.uuid == keyed.uuid
-    assert len(sent_on) == 2 and sent_on[1] == threading.current_thread().name
+    assert rows_when_sent == [False, True]
 
 
 def test_a_failed_publish_ends_the_task_aborted_with_or_without_key(database_url: str) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -45,7 +46,11 @@ def _marks(c: CeleryCluster, label: str) -> int:
 
 def _schedule_and_die(c: CeleryCluster, *arguments: str, countdown: float = 0) -> str:
     """Schedule ``mark(...)`` in a process SIGKILLed between its commit and its
-    publish (its broker publish kills it); return the task's uuid."""
+    publish (its broker publish kills it); return the task's uuid.
+
+    With a ``task_key``: a task without one is published before its insert (nothing
+    is committed when the publish kills the process), a keyed one after it."""
+    key = f"die-{uuid.uuid4().hex[:8]}"
     script = (
         f"import os, signal, resumable, {c.module_name} as m\n"
         "def die(name, args=(), **options):\n"
@@ -53,7 +58,7 @@ def _schedule_and_die(c: CeleryCluster, *arguments: str, countdown: float = 0) -
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
         "m.app.send_task = die\n"
         f"m.mark.schedule({', '.join(map(repr, arguments))}, "
-        f"options=resumable.TaskOptions(countdown={countdown!r} or None))\n"
+        f"options=resumable.TaskOptions(countdown={countdown!r} or None, task_key={key!r}))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script],

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
-import threading
-import weakref
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -21,10 +17,6 @@ from resumable.migrations.schema import tasks
 log = logging.getLogger("resumable.celery")
 
 T = TypeVar("T")
-
-# Publishing costs about as much CPU as the insert waits for its commit: threads that
-# publish while the caller inserts take one from the other on the schedule path.
-SENDER_THREADS = 4
 
 
 class CeleryExecutor:
@@ -42,9 +34,6 @@ class CeleryExecutor:
     def __init__(self, app: Any) -> None:
         self.app = resolve_app(app)
         register(self.app)
-        self._senders: ThreadPoolExecutor | None = None
-        self._senders_lock = threading.Lock()
-        _EXECUTORS.add(self)
 
     def dispatch(self, job: Job, *, delay: float = 0.0) -> None:
         """Publish the message for ``job``'s task (after ``delay`` seconds), on the
@@ -55,31 +44,27 @@ class CeleryExecutor:
         except Exception as exc:  # kombu's errors differ per transport
             raise self._unsent(job.task_uuid, exc) from exc
 
-    def create_and_send(
+    def send_then_create(
         self, create: Callable[[], T], task_uuid: str, *, queue: str | None, delay: float
     ) -> T:
-        """Insert the task's row (``create()``, in this thread) while a sender thread
-        publishes its first message; both done when this returns.
+        """Publish the task's first message, then insert its row (``create()``).
 
-        The message may reach a worker before the row is committed: the worker waits
-        for the row a moment (see :mod:`resumable.execution.celery._runner`). Should
-        ``create()`` fail, the message finds no row and is dropped.
+        In this order the publish does not wait for the insert's commit, the slower of
+        the two on the way to a worker: the row is usually committed before the message
+        has crossed the broker, and a worker that gets there first waits for it (see
+        :mod:`resumable.execution.celery._runner`). Should ``create()`` fail, the
+        message finds no row and is dropped.
 
         Raises:
-            StoreUnavailableError: the message could not be sent; the task (created)
-                ends ABORTED.
+            StoreUnavailableError: the message could not be sent; the task is created
+                all the same and ended ABORTED, as when the publish follows the insert.
         """
-        sending: Future[None] = self._sender_pool().submit(
-            self._send_first, task_uuid, queue, delay
-        )
         try:
-            created = create()
-        finally:
-            # Even when create() failed: never leave a publish running unobserved.
-            failure = sending.exception()
-        if failure is not None:
-            raise self._unsent(task_uuid, failure) from failure
-        return created
+            self._send_first(task_uuid, queue, delay)
+        except Exception as exc:  # kombu's errors differ per transport
+            create()  # the failed schedule stays on record, as a pending cancel would
+            raise self._unsent(task_uuid, exc) from exc
+        return create()
 
     def _send_first(self, task_uuid: str, queue: str | None, delay: float) -> None:
         # The first message's id is the task's uuid (written in the row as it is made).
@@ -91,22 +76,6 @@ class CeleryExecutor:
         return StoreUnavailableError(
             f"task {task_uuid} could not be sent to {_mask(broker)}: {exc}", None
         )
-
-    def _sender_pool(self) -> ThreadPoolExecutor:
-        senders = self._senders
-        if senders is None:
-            with self._senders_lock:
-                if self._senders is None:
-                    self._senders = ThreadPoolExecutor(
-                        SENDER_THREADS, thread_name_prefix="resumable-celery-send"
-                    )
-                senders = self._senders
-        return senders
-
-    def _forget_senders(self) -> None:
-        # A forked child (a Celery pool process) inherits the pool without its threads.
-        self._senders = None
-        self._senders_lock = threading.Lock()
 
     def discard(self, task_uuid: str) -> None:
         """The task was cancelled while PENDING: revoke its queued message, so a worker
@@ -125,21 +94,7 @@ class CeleryExecutor:
             log.warning("could not revoke task_uuid=%s message=%s: %s", task_uuid, message_id, exc)
 
     def shutdown(self, *, wait: bool) -> None:
-        """Stop the sender threads; the app's connections belong to the app."""
-        senders, self._senders = self._senders, None
-        if senders is not None:
-            senders.shutdown(wait=wait)
-
-
-_EXECUTORS: weakref.WeakSet[CeleryExecutor] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for executor in list(_EXECUTORS):
-        executor._forget_senders()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
+        """Nothing runs here; the app's connections belong to the app."""
 
 
 def _fail_unsent(task_uuid: str, exc: BaseException) -> None:

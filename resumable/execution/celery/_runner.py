@@ -6,9 +6,10 @@ or was cancelled, or another delivery is running it (a duplicate, a redelivery a
 a lost connection or the Redis visibility timeout). Whoever runs an attempt also
 sends the message for the next one (a retry after ``retry_delay``).
 
-A task's first message is sent while its row is being inserted (see
-``CeleryExecutor.create_and_send``), so it can arrive before the row is committed: a
-first message (its id is the task's uuid) that finds no row waits for it a moment.
+A task's first message is sent before its row is inserted (see
+``CeleryExecutor.send_then_create``), so it can arrive before the row is committed: a
+first message (its id is the task's uuid) that finds no row looks for it again a
+moment.
 
 A worker never claims a task whose name it has not registered: it lets the message go
 and clears it from the row, so the task stays PENDING and the keeper of a worker that
@@ -33,10 +34,11 @@ from resumable.tasks._runtime import run_attempt
 
 log = logging.getLogger("resumable.celery")
 
-ROW_WAITS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
-"""Pauses before each look for the row of a first message that came before its
-commit (about 3.9 s in all: a scheduler that has not committed by then has failed,
-and its message is dropped)."""
+ROW_WAITS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+"""Pauses before each new claim of a first message that came before its row's commit
+(about 3.9 s in all: a scheduler that has not committed by then has failed, and the
+message is dropped; were the row to come later still, the keepers send the task
+again as a lost message)."""
 
 
 def worker_id(hostname: str | None) -> str:
@@ -49,8 +51,8 @@ def run_task(self: Any, task_uuid: str) -> str:
     (Celery logs it)."""
     services = _services.current()
     claimed = _claim(self, services, task_uuid)
-    if claimed is None and self.request.id == task_uuid and _came_late(task_uuid):
-        claimed = _claim(self, services, task_uuid)
+    if claimed is None and self.request.id == task_uuid:
+        claimed = _claim_once_inserted(self, services, task_uuid)
     if claimed is None:
         return _not_claimed(self, task_uuid)
     record, arguments = claimed
@@ -77,18 +79,19 @@ def _claim(self: Any, services: Any, task_uuid: str) -> tuple[Any, str | None] |
     )
 
 
-def _came_late(task_uuid: str) -> bool:
-    """True when the task's row was missing and has appeared since (its first message
-    overtook the insert's commit); False when the row was there all along (the claim
-    lost for another reason) or never came."""
-    database = database_of()
-    if _sql.exists(database, task_uuid):
-        return False
+def _claim_once_inserted(self: Any, services: Any, task_uuid: str) -> Any:
+    """Claim again while the task's row is missing (its first message overtook the
+    insert); None once the row is there but the claim still loses (another reason,
+    see :func:`_not_claimed`) or when it never comes."""
+    database = services.repository.database
     for pause in ROW_WAITS:
-        time.sleep(pause)
         if _sql.exists(database, task_uuid):
-            return True
-    return False
+            return None
+        time.sleep(pause)
+        claimed = _claim(self, services, task_uuid)
+        if claimed is not None:
+            return claimed
+    return None
 
 
 def _not_claimed(self: Any, task_uuid: str) -> str:
