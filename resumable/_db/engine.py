@@ -70,6 +70,32 @@ def translate_errors(url: str) -> Iterator[None]:
         raise StoreUnavailableError(f"database {url} is unavailable: {reason}", url) from exc
 
 
+WAL_SWITCH_WAITS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 1.0, 1.0, 1.0)
+"""Pauses between tries to switch a new SQLite file to WAL while another process
+holds it (about 5 s in all, as long as a busy connection waits for a lock)."""
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the database in WAL mode, once per file.
+
+    A file already in WAL mode is left alone: switching needs an exclusive lock, and
+    asking for it on every new connection failed with "database is locked" when two
+    processes opened one fresh file at once (SQLite does not wait for that lock).
+    """
+    import sqlite3
+    import time
+
+    for pause in (*WAL_SWITCH_WAITS, None):
+        try:
+            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if pause is None or "locked" not in str(exc):
+                raise
+            time.sleep(pause)
+
+
 def _sqlite_setup(engine: Engine, path: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -77,7 +103,7 @@ def _sqlite_setup(engine: Engine, path: str) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         if path != ":memory:":
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _use_wal(cursor)
         # WAL + NORMAL: a commit survives the process crashing (what we protect against);
         # only an OS crash or power loss may lose the last commits.
         cursor.execute("PRAGMA synchronous=NORMAL")

@@ -14,6 +14,7 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy
@@ -211,3 +212,52 @@ def test_store_opened_before_fork_works_in_parent_and_child(shared_store_url: st
         assert os.waitstatus_to_exitcode(status) == 0
         ts.set("parent", 3)
         assert ts.keys() == ["before", "child", "parent"]
+
+
+def test_sqlite_in_wal_mode_opens_while_another_connection_holds_it(tmp_path: Path) -> None:
+    """A new connection to a file already in WAL mode does not ask for the exclusive
+    lock a switch needs: it opens while another connection writes."""
+    import sqlite3
+
+    path = tmp_path / "busy.db"
+    first = open_database(f"sqlite:///{path}")
+    with first.auto.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        conn.commit()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a writer in the middle of its transaction
+    holder.execute("INSERT INTO t VALUES (1)")
+    try:
+        second = open_database(f"sqlite:///{path}")
+        with second.auto.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+        second.dispose()
+    finally:
+        holder.rollback()
+        holder.close()
+        first.dispose()
+
+
+def test_processes_opening_one_fresh_sqlite_file_at_once_all_succeed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    script = (
+        "import sys, resumable\n"
+        "store = resumable.open_store(sys.argv[1])\n"
+        "store.scope('ns', sys.argv[2]).set('k', 1)\n"
+        "store.close()\n"
+    )
+    processes = [
+        subprocess.Popen([sys.executable, "-c", script, url, f"run-{i}"], stderr=subprocess.PIPE)
+        for i in range(6)
+    ]
+    outcomes = [(p.communicate(timeout=120)[1], p.returncode) for p in processes]
+    assert [err.decode() for err, code in outcomes if code != 0] == []
+    store = resumable.open_store(url)
+    try:
+        assert [store.scope("ns", f"run-{i}").get("k") for i in range(6)] == [1] * 6
+    finally:
+        store.close()

@@ -81,12 +81,14 @@ def _claim(self: Any, services: Any, task_uuid: str) -> tuple[Any, str | None] |
 
 def _claim_once_inserted(self: Any, services: Any, task_uuid: str) -> Any:
     """Claim again while the task's row is missing (its first message overtook the
-    insert); None once the row is there but the claim still loses (another reason,
+    insert); None when the row is there and the claim still loses (another reason,
     see :func:`_not_claimed`) or when it never comes."""
     database = services.repository.database
     for pause in ROW_WAITS:
         if _sql.exists(database, task_uuid):
-            return None
+            # Committed by now, maybe just after the claim that missed it: one more
+            # claim decides (it loses again when the row was there all along).
+            return _claim(self, services, task_uuid)
         time.sleep(pause)
         claimed = _claim(self, services, task_uuid)
         if claimed is not None:
