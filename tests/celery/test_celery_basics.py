@@ -125,7 +125,12 @@ def test_bad_configuration_is_refused_and_changes_nothing() -> None:
         _config.reset()
 
 
-def test_unreachable_broker_at_schedule_leaves_nothing_pending(database_url: str) -> None:
+@pytest.mark.parametrize("task_key", [None, "only"])
+def test_unreachable_broker_at_schedule_leaves_nothing_pending(
+    database_url: str, task_key: str | None
+) -> None:
+    """Published before the insert (no key) or after it (a key): either way the row is
+    ended ABORTED, and a keyed task's key is free again."""
     from celery import Celery
 
     from resumable import _config
@@ -140,11 +145,16 @@ def test_unreachable_broker_at_schedule_leaves_nothing_pending(database_url: str
         def noop() -> None:
             pass
 
+        options = resumable.TaskOptions(task_key=task_key)
         with pytest.raises(resumable.StoreUnavailableError, match="could not be sent"):
-            noop.schedule()
+            noop.schedule(options=options)
         (left,) = resumable.list_tasks()
-        assert left.status == "aborted"
+        assert left.status == "aborted" and left.task_key == task_key
         assert left.error_message is not None and "broker" in left.error_message
+        # Nothing is joined: the next schedule makes a task of its own.
+        with pytest.raises(resumable.StoreUnavailableError):
+            noop.schedule(options=options)
+        assert len(resumable.list_tasks()) == 2
     finally:
         _services.shutdown(wait=True)
         _config.reset()

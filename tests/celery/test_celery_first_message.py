@@ -4,7 +4,7 @@
 inserts the row; a worker that gets the message before the insert has committed claims
 again a moment later (``ROW_WAITS``). These tests pin that down: the late row is waited
 for, a row that never comes ends the wait, only a first message waits, and a failed
-publish still ends the task ABORTED.
+publish still ends the task ABORTED (tests/celery/test_celery_basics.py).
 """
 
 from __future__ import annotations
@@ -191,32 +191,6 @@ def test_schedule_publishes_before_it_inserts_unless_keyed(configured: Any) -> N
     joined = configured.noop.schedule(options=resumable.TaskOptions(task_key="k"))
     assert joined.uuid == keyed.uuid
     assert rows_when_sent == [False, True]
-
-
-def test_a_failed_publish_ends_the_task_aborted_with_or_without_key(database_url: str) -> None:
-    from celery import Celery
-
-    app = Celery("nowhere", broker="amqp://guest:guest@127.0.0.1:9//")
-    app.conf.broker_connection_timeout = 1
-    app.conf.task_publish_retry_policy = {"max_retries": 1, "interval_start": 0}
-    resumable.configure(database_url=database_url, executor="celery", celery_app=app)
-    try:
-
-        @resumable.task(name="nowhere.keyed")
-        def keyed() -> None:
-            pass
-
-        with pytest.raises(resumable.StoreUnavailableError, match="could not be sent"):
-            keyed.schedule(options=resumable.TaskOptions(task_key="only"))
-        (left,) = resumable.list_tasks()
-        assert left.status == "aborted" and left.task_key == "only"
-        # The key is free again: the next schedule creates a task, not a join.
-        with pytest.raises(resumable.StoreUnavailableError):
-            keyed.schedule(options=resumable.TaskOptions(task_key="only"))
-        assert len(resumable.list_tasks()) == 2
-    finally:
-        _services.shutdown(wait=True)
-        _config.reset()
 
 
 def test_the_claim_does_not_leave_commits_asynchronous(configured: Any, database_url: str) -> None:

@@ -186,13 +186,7 @@ def test_redis_outage_falls_back_to_polling_and_recovers(tmp_path: Path) -> None
         signals.listen()
         assert signals.channel.wait_connected(DEADLINE)  # type: ignore[attr-defined]
         # Push: a remote publish wakes the waiter long before the polling interval.
-        waiter = _wait_in_thread(signals, "t1")
-        time.sleep(0.1)
-        status["t1"] = "aborting"
-        started = time.monotonic()
-        remote.publish("t1")
-        assert waiter.join_result() == "aborting"
-        assert time.monotonic() - started < signals.interval
+        assert _pushed(signals, remote, status, "t1", "aborting") < signals.interval
 
         server.kill()
         deadline = time.monotonic() + DEADLINE
@@ -230,6 +224,20 @@ class _Waiter(threading.Thread):
     def join_result(self) -> str:
         self.join(DEADLINE + 1)
         return self.result
+
+
+def _pushed(
+    signals: PushSignals, remote: Any, status: dict[str, str], task_uuid: str, becomes: str
+) -> float:
+    """Seconds from a remote publish of ``task_uuid`` (its status now ``becomes``) to
+    the return of a waiter that was already waiting."""
+    waiter = _wait_in_thread(signals, task_uuid)
+    time.sleep(0.1)
+    status[task_uuid] = becomes
+    published = time.monotonic()
+    remote.publish(task_uuid)
+    assert waiter.join_result() == becomes
+    return time.monotonic() - published
 
 
 def _wait_in_thread(signals: PushSignals, task_uuid: str) -> _Waiter:
@@ -288,13 +296,7 @@ def test_the_first_wait_subscribes_and_misses_nothing(channel_pair: tuple[Any, A
         assert channel.wait_connected(DEADLINE)  # listening from the first wait on
         # Later signals are pushed to this process's waiters as before.
         status["t"] = "in_progress"
-        waiter = _wait_in_thread(signals, "t")
-        time.sleep(0.1)
-        status["t"] = "aborted"
-        published = time.monotonic()
-        remote.publish("t")
-        assert waiter.join_result() == "aborted"
-        assert time.monotonic() - published < DEADLINE / 2  # pushed, not timed out
+        assert _pushed(signals, remote, status, "t", "aborted") < DEADLINE / 2
     finally:
         signals.close()
 
