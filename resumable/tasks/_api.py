@@ -15,7 +15,7 @@ from resumable.tasks._models import TaskScope, TaskStatus
 from resumable.tasks._operations import CancelResult, visible, wait_for
 from resumable.tasks._operations import cancel as cancel_task
 from resumable.tasks._permissions import check_can_prune
-from resumable.tasks._repository import TaskFilters
+from resumable.tasks._rows import TaskFilters
 from resumable.tasks._task import Task
 
 __all__ = [

@@ -32,8 +32,8 @@ from resumable.tasks._models import (
     validate_text,
     validate_timeout,
 )
-from resumable.tasks._repository import NewTask
 from resumable.tasks._retry import RetryOn
+from resumable.tasks._rows import NewTask
 from resumable.tasks._runtime import Definition, run_attempt, run_attempt_async
 from resumable.tasks._services import Services
 from resumable.tasks._task import Task

@@ -36,7 +36,7 @@ from resumable.migrations.schema import tasks
 from resumable.store._sql_direct import CompiledStatement, DirectExecutor
 from resumable.tasks._leases import Reaping, lease_lapsed, reaping
 from resumable.tasks._models import TaskRecord, TaskStatus
-from resumable.tasks._repository import _move_values, _record
+from resumable.tasks._rows import _move_values, _record
 from resumable.tasks._statements import RECORD_COLUMNS, _Rows
 from resumable.tasks._transitions import ABORT_REASON_TIMEOUT, sources_of, status_after_abort
 from resumable.tasks._workers import DEFAULT_QUEUE, among, queue_filter

@@ -24,7 +24,7 @@ from resumable.execution.celery import _runner, _sql
 from resumable.execution.celery._app import send
 from resumable.tasks import _services
 from resumable.tasks._models import TaskScope
-from resumable.tasks._repository import NewTask
+from resumable.tasks._rows import NewTask
 from tests.celery.harness import CeleryCluster, eventually
 
 TASKS = """

@@ -12,7 +12,8 @@ from sqlalchemy import update
 from resumable.migrations.schema import tasks
 from resumable.tasks import _services
 from resumable.tasks._models import TaskScope, TaskStatus
-from resumable.tasks._repository import NewTask, TaskRepository
+from resumable.tasks._repository import TaskRepository
+from resumable.tasks._rows import NewTask
 from resumable.tasks._transitions import can_move, is_terminal
 
 pytestmark = pytest.mark.usefixtures("tasks_db")

@@ -20,7 +20,8 @@ from resumable._db.types import utcnow
 from resumable.migrations.schema import tasks
 from resumable.tasks._lease_repository import CELERY_EXECUTOR
 from resumable.tasks._models import TaskRecord, TaskStatus
-from resumable.tasks._repository import TaskRepository, _move_values, _record
+from resumable.tasks._repository import TaskRepository
+from resumable.tasks._rows import _move_values, _record
 from resumable.tasks._transitions import sources_of
 from resumable.tasks._workers import among, queue_filter
 
