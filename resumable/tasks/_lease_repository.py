@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 
 from resumable._db.engine import Database, translate_errors
+from resumable._db.planner import unindexed
 from resumable._db.types import utcnow
 from resumable.migrations.schema import tasks
 from resumable.store._sql_direct import CompiledStatement, DirectExecutor
@@ -132,13 +133,18 @@ class _ClaimStatements:
                 return col == any_(bindparam(name, type_=ARRAY(String)))
             return col.in_(select(column("value")).select_from(func.json_each(bindparam(name))))
 
-        def build(default_queue: bool) -> CompiledStatement:
-            due = and_(
+        def due_of(status: Any) -> Any:
+            return and_(
                 # Literal comparisons, not IN: compiled SQL cannot expand lists.
-                or_(*(c.status == s.value for s in sources_of(TaskStatus.IN_PROGRESS))),
+                or_(*(status == s.value for s in sources_of(TaskStatus.IN_PROGRESS))),
                 c.executor == WORKER_EXECUTOR,
                 or_(c.not_before.is_(None), c.not_before <= bindparam("p_now")),
             )
+
+        def build(default_queue: bool) -> CompiledStatement:
+            # The candidates are found through the status index; the update takes each
+            # locked row by its key, guarded again (see resumable._db.planner).
+            due, still_due = due_of(c.status), due_of(unindexed(c.status))
             queue = one_of(c.queue, "p_queues")
             if default_queue:
                 queue = or_(c.queue.is_(None), queue)
@@ -161,9 +167,9 @@ class _ClaimStatements:
                 chosen = c.uuid.in_(candidates.scalar_subquery())
             statement = (
                 update(table)
-                # ``due`` again: on PostgreSQL the locked rows cannot have moved, but
-                # the guard costs nothing and keeps the update a compare-and-set.
-                .where(chosen, due)
+                # Due again: on PostgreSQL the locked rows cannot have moved, but the
+                # guard costs nothing and keeps the update a compare-and-set.
+                .where(chosen, still_due)
                 .values(
                     status=TaskStatus.IN_PROGRESS.value,
                     abort_reason=null(),
@@ -295,11 +301,15 @@ class LeaseRepository:
             with translate_errors(self.url):
                 return statements.claim(limit, worker_id, names, queues, now)
         pending = [s.value for s in sources_of(TaskStatus.IN_PROGRESS)]
-        due = and_(
-            _t.status.in_(pending),
-            _t.executor == WORKER_EXECUTOR,
-            or_(_t.not_before.is_(None), _t.not_before <= now),
-        )
+
+        def due_of(status: Any) -> Any:
+            return and_(
+                status.in_(pending),
+                _t.executor == WORKER_EXECUTOR,
+                or_(_t.not_before.is_(None), _t.not_before <= now),
+            )
+
+        due = due_of(_t.status)
         dialect = self._db.dialect
         candidates = (
             select(_t.uuid)
@@ -318,7 +328,9 @@ class LeaseRepository:
             claimed = []
             for task_uuid in uuids:
                 count = conn.execute(
-                    update(tasks).where(_t.uuid == task_uuid, due).values(values)
+                    update(tasks)
+                    .where(_t.uuid == task_uuid, due_of(unindexed(_t.status)))
+                    .values(values)
                 ).rowcount
                 if count:
                     claimed.append(task_uuid)
@@ -343,7 +355,7 @@ class LeaseRepository:
                     .where(
                         _t.uuid == task_uuid,
                         _t.attempt == attempt,
-                        _t.status.in_(_RUNNING),
+                        unindexed(_t.status).in_(_RUNNING),
                     )
                     .values(heartbeat_at=now)
                 ).rowcount
@@ -384,7 +396,7 @@ class LeaseRepository:
         would once its lease ran out, without waiting for that."""
         query = (
             select(tasks)
-            .where(_t.uuid == task_uuid, _t.attempt == attempt, _t.status.in_(_RUNNING))
+            .where(_t.uuid == task_uuid, _t.attempt == attempt, unindexed(_t.status).in_(_RUNNING))
             .with_for_update()
         )
         with translate_errors(self.url), self._db.tx.begin() as conn:
@@ -418,7 +430,11 @@ class LeaseRepository:
             )
         else:
             values.update(exception_type="WorkerLost", stack_trace=None)
-        guard = [_t.uuid == row["uuid"], _t.status == status.value, _t.attempt == row["attempt"]]
+        guard = [
+            _t.uuid == row["uuid"],
+            unindexed(_t.status) == status.value,
+            _t.attempt == row["attempt"],
+        ]
         if check_heartbeat:
             # A heartbeat that lands meanwhile proves the attempt alive: leave it be.
             heartbeat = row["heartbeat_at"]
@@ -492,7 +508,7 @@ class LeaseRepository:
                         update(tasks)
                         .where(
                             _t.uuid == watched.uuid,
-                            _t.status == source.value,
+                            unindexed(_t.status) == source.value,
                             _t.attempt == watched.attempt,
                         )
                         .values(_move_values(target, now, values))

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from resumable._db.dialect import dialect_insert
 from resumable._db.engine import Database, open_database, translate_errors
+from resumable._db.planner import unindexed
 from resumable._db.types import utcnow
 from resumable._errors import StoreUnavailableError
 from resumable.migrations import migrate
@@ -286,7 +287,7 @@ class TaskRepository:
         sources = set(sources_of(target))
         if only_from is not None:
             sources &= set(only_from)
-        where = [_t.uuid == task_uuid, _t.status.in_([s.value for s in sources])]
+        where = [_t.uuid == task_uuid, unindexed(_t.status).in_([s.value for s in sources])]
         if attempt is not None:
             where.append(_t.attempt == attempt)
         statement = update(tasks).where(*where).values(_move_values(target, utcnow(), values or {}))
@@ -415,7 +416,7 @@ class TaskRepository:
             return None
         count = conn.execute(
             update(tasks)
-            .where(_t.uuid == record.uuid, _t.status == record.status.value)
+            .where(_t.uuid == record.uuid, unindexed(_t.status) == record.status.value)
             .values(_move_values(target, now, {"abort_reason": reason}))
         ).rowcount
         return target if count else None
@@ -426,7 +427,7 @@ class TaskRepository:
             update(tasks)
             .where(
                 _t.uuid == task_uuid,
-                _t.status == TaskStatus.IN_PROGRESS.value,
+                unindexed(_t.status) == TaskStatus.IN_PROGRESS.value,
                 _t.abortable.is_(True),
             )
             .values(_move_values(TaskStatus.ABORTING, utcnow(), {"abort_reason": reason}))
@@ -455,7 +456,7 @@ class TaskRepository:
             update(tasks)
             .where(
                 _t.uuid == task_uuid,
-                _t.status.in_([s.value for s in TaskStatus if s not in TERMINAL]),
+                unindexed(_t.status).in_([s.value for s in TaskStatus if s not in TERMINAL]),
             )
             .values({**values, "updated_at": utcnow()})
         )
@@ -487,7 +488,7 @@ class TaskRepository:
                 conn.execute(delete(task_subscribers).where(_s.task_uuid.in_(uuids)))
                 return int(
                     conn.execute(
-                        delete(tasks).where(_t.uuid.in_(uuids), _t.status.in_(terminal))
+                        delete(tasks).where(_t.uuid.in_(uuids), unindexed(_t.status).in_(terminal))
                     ).rowcount
                 )
 

@@ -37,6 +37,7 @@ from sqlalchemy.engine import Engine
 
 from resumable._db.dialect import dialect_insert
 from resumable._db.engine import Database
+from resumable._db.planner import unindexed
 from resumable._db.types import UTCDateTime
 from resumable.migrations.schema import tasks
 from resumable.store._sql_direct import CompiledStatement, DirectExecutor
@@ -227,7 +228,7 @@ class HotStatements:
             .where(
                 c.uuid == bindparam("p_uuid"),
                 # Literal comparisons, not IN: compiled SQL cannot expand lists.
-                or_(*(c.status == s.value for s in sources_of(TaskStatus.IN_PROGRESS))),
+                or_(*(unindexed(c.status) == s.value for s in sources_of(TaskStatus.IN_PROGRESS))),
                 or_(c.not_before.is_(None), c.not_before <= bindparam("p_now")),
             )
             .values(
@@ -246,7 +247,7 @@ class HotStatements:
             update(table)
             .where(
                 c.uuid == bindparam("p_uuid"),
-                c.status == TaskStatus.IN_PROGRESS.value,
+                unindexed(c.status) == TaskStatus.IN_PROGRESS.value,
                 c.attempt == bindparam("p_attempt"),
             )
             .values(
@@ -266,7 +267,7 @@ class HotStatements:
             # A runner in another process (a Celery worker) claims for itself, only the
             # names it registered, and gets the arguments with the claimed row.
             self.claim_named = compiled(
-                claim.where(c.name == any_(bindparam("p_names", type_=ARRAY(String))))
+                claim.where(unindexed(c.name) == any_(bindparam("p_names", type_=ARRAY(String))))
                 .values(
                     worker_id=_committed_lazily(bindparam("p_worker_id")),
                     celery_task_id=bindparam("p_message"),

@@ -27,6 +27,7 @@ from sqlalchemy import bindparam, delete, distinct, or_, select
 
 from resumable._db.dialect import upsert
 from resumable._db.engine import Database, translate_errors
+from resumable._db.planner import unindexed
 from resumable._db.types import utcnow
 from resumable.migrations.schema import tasks, workers
 from resumable.tasks._models import TaskStatus
@@ -56,8 +57,10 @@ def among(column: Any, values: Collection[str], dialect: str) -> Any:
     On SQLite the values are rendered into the statement as literals when it runs,
     so a worker with thousands of task names never meets the bound-parameter limit.
     """
+    # An expression over a column (resumable._db.planner.unindexed) has no name.
+    label = getattr(column, "name", None) or "values"
     parameter: Any = bindparam(
-        f"{column.name}_among",
+        f"{label}_among",
         sorted(values),
         expanding=True,
         literal_execute=dialect == "sqlite",
@@ -203,7 +206,7 @@ class WorkerRegistry:
             for start in range(0, len(uuids), _CHUNK):
                 query = select(_t.uuid, _t.name, _t.queue, _t.executor).where(
                     _t.uuid.in_(list(uuids[start : start + _CHUNK])),
-                    _t.status == TaskStatus.PENDING.value,
+                    unindexed(_t.status) == TaskStatus.PENDING.value,
                 )
                 found.extend((r[0], r[1], r[2], r[3]) for r in conn.execute(query))
         return found

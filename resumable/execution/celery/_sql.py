@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, not_, or_, select, update
 
 from resumable._db.engine import Database, translate_errors
+from resumable._db.planner import unindexed
 from resumable._db.types import utcnow
 from resumable.migrations.schema import tasks
 from resumable.tasks._lease_repository import CELERY_EXECUTOR
@@ -55,9 +56,9 @@ def claim(
         update(tasks)
         .where(
             _t.uuid == task_uuid,
-            _t.status.in_([s.value for s in sources_of(TaskStatus.IN_PROGRESS)]),
+            unindexed(_t.status).in_([s.value for s in sources_of(TaskStatus.IN_PROGRESS)]),
             or_(_t.not_before.is_(None), _t.not_before <= now),
-            among(_t.name, names, database.dialect),
+            among(unindexed(_t.name), names, database.dialect),
         )
         .values(
             _move_values(
@@ -114,7 +115,7 @@ def note_message(
     conditions = [
         _t.uuid == task_uuid,
         _t.attempt == attempt,
-        _t.status == TaskStatus.PENDING.value,
+        unindexed(_t.status) == TaskStatus.PENDING.value,
     ]
     if unsent_only:
         conditions.append(_t.celery_task_id.is_(None))
@@ -236,7 +237,7 @@ def release(database: Database, task_uuid: str, attempt: int, message_id: str | 
         .where(
             _t.uuid == task_uuid,
             _t.attempt == attempt,
-            _t.status == TaskStatus.PENDING.value,
+            unindexed(_t.status) == TaskStatus.PENDING.value,
             _t.celery_task_id == message_id,
         )
         .values(celery_task_id=None)
