@@ -35,7 +35,7 @@ class Recorded:
             self.calls.append(dict(kwargs))
             return original(*args, **kwargs)
 
-        app.send_task = send_task  # type: ignore[method-assign]
+        app.send_task = send_task
 
     def declared(self) -> list[Any]:
         return [call.get("declare") for call in self.calls]
