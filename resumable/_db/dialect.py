@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table
@@ -35,3 +35,12 @@ def upsert(
     assignments: dict[str, Any] = {name: statement.excluded[name] for name in update_columns}
     assignments.update(update_values or {})
     return statement.on_conflict_do_update(index_elements=list(conflict_columns), set_=assignments)
+
+
+def array_literal(values: Collection[str]) -> str:
+    """PostgreSQL's text form of a ``varchar[]`` holding ``values`` (sorted), for a
+    statement that casts one text parameter to the array: each element is quoted, and
+    backslashes and double quotes in it escaped, so any string comes back unchanged.
+    """
+    quoted = (value.replace("\\", "\\\\").replace('"', '\\"') for value in sorted(values))
+    return "{" + ",".join(f'"{value}"' for value in quoted) + "}"

@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from resumable._db.dialect import dialect_insert
+from resumable._db.dialect import array_literal, dialect_insert
 from resumable._db.engine import Database, open_database, translate_errors
 from resumable._db.planner import unindexed
 from resumable._db.types import utcnow
@@ -373,7 +373,7 @@ class TaskRepository:
             statement,
             task_uuid,
             utcnow(),
-            names=sorted(names),
+            names=array_literal(names),
             worker_id=worker_id,
             message=message_id,
         )

@@ -26,6 +26,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
+    cast,
     func,
     null,
     or_,
@@ -267,7 +268,12 @@ class HotStatements:
             # A runner in another process (a Celery worker) claims for itself, only the
             # names it registered, and gets the arguments with the claimed row.
             self.claim_named = compiled(
-                claim.where(unindexed(c.name) == any_(bindparam("p_names", type_=ARRAY(String))))
+                claim.where(
+                    # The names as one array literal (see array_literal): dumping a
+                    # list is a driver's slowest parameter.
+                    unindexed(c.name)
+                    == any_(cast(bindparam("p_names", type_=String), ARRAY(String)))
+                )
                 .values(
                     worker_id=_committed_lazily(bindparam("p_worker_id")),
                     celery_task_id=bindparam("p_message"),

@@ -261,3 +261,36 @@ def test_processes_opening_one_fresh_sqlite_file_at_once_all_succeed(tmp_path: P
         assert [store.scope("ns", f"run-{i}").get("k") for i in range(6)] == [1] * 6
     finally:
         store.close()
+
+
+def test_array_literal_reads_back_as_the_same_strings_on_postgres() -> None:
+    """The claim passes its task names as one varchar[] literal: whatever a name holds
+    (quotes, backslashes, commas, braces, spaces, the word NULL), PostgreSQL must read
+    back exactly that name."""
+    require_server("postgres")
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from resumable._db.dialect import array_literal
+
+    database = open_database(POSTGRES_URL)
+    tricky = ['a"b', "c\\d", "e,f", "{g}", " h ", "NULL", "", "ünï", "tests.x.y"]
+    query = sqlalchemy.text("SELECT CAST(:names AS VARCHAR[])")
+    text = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)))
+
+    try:
+        with database.auto.connect() as conn:
+
+            def read_back(names: list[str]) -> list[str]:
+                return list(conn.execute(query, {"names": array_literal(names)}).scalar_one())
+
+            assert read_back(tricky) == sorted(tricky)
+
+            @settings(max_examples=60, deadline=None)
+            @given(st.lists(text, max_size=5))
+            def any_names(names: list[str]) -> None:
+                assert read_back(names) == sorted(names)
+
+            any_names()
+    finally:
+        database.dispose()
