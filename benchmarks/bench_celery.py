@@ -17,10 +17,15 @@ worker:
    before sending, and its body pushes ``time.time() - sent`` to a Redis list the
    client waits on. Target: resumable p50 <= 2x raw p50.
 
-Run: ``python benchmarks/bench_celery.py [--quick] [--concurrency 2] [--database sqlite]``
-(about a minute with ``--quick``). PostgreSQL comes from RESUMABLE_TEST_POSTGRES_URL and
-Redis from RESUMABLE_TEST_REDIS_URL; the run's schema and key prefix are removed at the
-end.
+3. With ``--cpu``: CPU per task by process (client, the worker's main process, its pool
+   processes, PostgreSQL, Redis), read from /proc around each throughput round; the
+   median of the rounds is printed. Steadier than the rates on a shared machine, and it
+   says where a difference comes from.
+
+Run: ``python benchmarks/bench_celery.py [--quick] [--cpu] [--concurrency 2]
+[--database sqlite]`` (about a minute with ``--quick``). PostgreSQL comes from
+RESUMABLE_TEST_POSTGRES_URL and Redis from RESUMABLE_TEST_REDIS_URL; the run's schema
+and key prefix are removed at the end.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from _cpu import cpu_by_process, per_task_ms
 from _worker_harness import REDIS_URL, Env, bench_env, percentile
 from rich.console import Console
 from rich.table import Table
@@ -195,6 +201,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer tasks and rounds")
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument("--cpu", action="store_true", help="CPU per task by process too")
     options = parser.parse_args()
     n, m, rounds = (300, 40, 2) if options.quick else (1000, 100, 3)
     console = Console()
@@ -204,9 +211,15 @@ def main() -> None:
             rates: dict[str, list[float]] = {"raw": [], "resumable": []}
             sends: dict[str, list[float]] = {"raw": [], "resumable": []}
             delays: dict[str, list[float]] = {"raw": [], "resumable": []}
+            cpu: dict[str, list[dict[str, float]]] = {"raw": [], "resumable": []}
             for _ in range(rounds):
                 for kind in ("raw", "resumable"):
+                    before = cpu_by_process(bench.worker.pid) if options.cpu else {}
                     send_rate, drain_rate = bench.throughput(kind, n)
+                    if options.cpu:
+                        time.sleep(0.3)  # acknowledgements still on their way
+                        after = cpu_by_process(bench.worker.pid)
+                        cpu[kind].append(per_task_ms(before, after, n))
                     sends[kind].append(send_rate)
                     rates[kind].append(drain_rate)
                     delays[kind].extend(bench.latencies(kind, m))
@@ -249,8 +262,24 @@ def main() -> None:
             "<= 2x" if label == "p50" else "",
         )
     console.print(table)
+    if options.cpu:
+        console.print(cpu_table(cpu))
     met = our_rate >= 0.5 * raw_rate and our_p50 <= 2 * raw_p50
     console.print("targets met" if met else "[red]targets NOT met[/red]")
+
+
+def cpu_table(cpu: dict[str, list[dict[str, float]]]) -> Table:
+    """Median CPU milliseconds per task by process, each kind a row."""
+    names = list(cpu["raw"][0])
+    table = Table(title="CPU per task by process (ms, median of the throughput rounds)")
+    table.add_column("")
+    for name in names:
+        table.add_column(name, justify="right")
+    for kind, rounds in cpu.items():
+        table.add_row(
+            kind, *(f"{statistics.median(r[name] for r in rounds):.2f}" for name in names)
+        )
+    return table
 
 
 if __name__ == "__main__":
