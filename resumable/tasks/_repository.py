@@ -24,6 +24,7 @@ from resumable._db.types import utcnow
 from resumable._errors import StoreUnavailableError
 from resumable.migrations import migrate
 from resumable.migrations.schema import task_subscribers, tasks
+from resumable.store._sql_direct import CompiledStatement
 from resumable.tasks._models import TaskRecord, TaskStatus
 from resumable.tasks._permissions import Actor
 from resumable.tasks._rows import NewTask, TaskFilters, _conditions, _move_values, _record
@@ -324,27 +325,52 @@ class TaskRepository:
         Returns the final record (subscribers left empty), or None when another writer
         moved the task first; and whether the signal was sent with it.
         """
-        statement = self._hot.succeed_notify if pg_channel is not None else None
-        if statement is not None:
+        hot = self._hot
+
+        def move(statement: Any, **extra: Any) -> TaskRecord | None:
+            found = hot.move_returning(
+                statement, task_uuid, utcnow(), attempt=attempt, result=result, **extra
+            )
+            return None if found is None else _record(found, [])
+
+        return self._succeed(move, hot.succeed_notify, hot.succeed, pg_channel)
+
+    def succeed_unread(
+        self,
+        task_uuid: str,
+        attempt: int,
+        result: str | None = None,
+        *,
+        pg_channel: str | None = None,
+    ) -> tuple[bool, bool]:
+        """:meth:`succeed` for a runner that needs no final record (nobody reads it
+        there): whether this call won, and whether the signal was sent with it."""
+        hot = self._hot
+
+        def move(statement: Any, **extra: Any) -> bool:
+            return hot.move_won(
+                statement, task_uuid, utcnow(), attempt=attempt, result=result, **extra
+            )
+
+        return self._succeed(move, hot.succeed_key_notify, hot.succeed_key, pg_channel)
+
+    def _succeed(
+        self,
+        move: Callable[..., T],
+        with_signal: CompiledStatement | None,
+        alone: CompiledStatement,
+        pg_channel: str | None,
+    ) -> tuple[T, bool]:
+        if with_signal is not None and pg_channel is not None:
             try:
-                found = self._hot.move_returning(
-                    statement,
-                    task_uuid,
-                    utcnow(),
-                    attempt=attempt,
-                    result=result,
-                    channel=pg_channel,
-                )
+                found = move(with_signal, channel=pg_channel)
             except StoreUnavailableError:
                 # Refused as a whole (its NOTIFY queue full, or the connection lost):
                 # the move alone, as below; the caller signals the usual way.
                 pass
             else:
-                return (None, False) if found is None else (_record(found, []), True)
-        found = self._hot.move_returning(
-            self._hot.succeed, task_uuid, utcnow(), attempt=attempt, result=result
-        )
-        return None if found is None else _record(found, []), False
+                return found, bool(found)
+        return move(alone), False
 
     @property
     def claims_named(self) -> bool:

@@ -433,10 +433,16 @@ class Attempt:
             # The signal may leave with the move only when nothing is left to do after
             # it: a waiter it wakes must not find this run's ctx.store still there.
             channel = None if self._state_to_clear() else self.services.signals.pg_channel
-            self.final, self.signalled = repository.succeed(
-                self.task_uuid, record.attempt, result, pg_channel=channel
-            )
-            won = self.final is not None
+            if self.on_final is None:
+                # Nobody here reads the final record (a Celery or worker process).
+                won, self.signalled = repository.succeed_unread(
+                    self.task_uuid, record.attempt, result, pg_channel=channel
+                )
+            else:
+                self.final, self.signalled = repository.succeed(
+                    self.task_uuid, record.attempt, result, pg_channel=channel
+                )
+                won = self.final is not None
             target = TaskStatus.SUCCESS
         elif retryable and should_retry(record.attempt, record.retries):
             # The row's delay: TaskOptions(retry_delay=) may have overridden @task's.

@@ -95,3 +95,26 @@ def test_concurrent_moves_out_of_one_status_have_one_winner() -> None:
         assert len(wins) == 1
         record = repository.get(task_uuid)
         assert record is not None and record.status is wins[0]
+
+
+@pytest.mark.parametrize("signal", [False, True])
+def test_succeed_unread_is_the_same_move_without_the_record(signal: bool) -> None:
+    """What a Celery or worker process calls: the same compare-and-set as succeed(),
+    the result stored and the dedup key freed, one winner per attempt; the signal rides
+    with it on PostgreSQL when a channel is given."""
+    services = _services.current()
+    repository = services.repository
+    channel = services.signals.pg_channel if signal else None
+    task_uuid = _new(repository, dedup="unread")
+    claimed = repository.claim(task_uuid)
+    assert claimed is not None
+    assert repository.succeed_unread(task_uuid, claimed.attempt + 1, '"no"') == (False, False)
+    won, signalled = repository.succeed_unread(
+        task_uuid, claimed.attempt, '"done"', pg_channel=channel
+    )
+    assert won and signalled is (channel is not None)
+    record = repository.get(task_uuid)
+    assert record is not None and record.status is TaskStatus.SUCCESS
+    assert record.result == "done" and record.ended_at is not None
+    assert repository.succeed_unread(task_uuid, claimed.attempt, '"again"') == (False, False)
+    _new(repository, dedup="unread")  # the key is free again
