@@ -64,7 +64,7 @@ def retry_after(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _backoff(exc: Exception) -> bool | float:
+def _backoff(exc: BaseException) -> bool | float:
     """stamina's hook: whether to retry ``exc``, or how long to wait before it."""
     if isinstance(exc, httpx.TransportError):
         return True
