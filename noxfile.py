@@ -14,6 +14,9 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.default_venv_backend = "uv|virtualenv"
 
 PYTHON = "3.11"
+DEV_CONSTRAINTS = Path("constraints/dev.txt")
+"""What lint and typecheck install, pinned (the library's own ranges stay wide)."""
+
 TEST_DEPS = [
     "pytest>=8",
     "pytest-asyncio>=0.23",
@@ -100,7 +103,7 @@ def providers(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff check and format check."""
-    session.install("ruff>=0.6")
+    session.install("-c", str(DEV_CONSTRAINTS), "ruff>=0.6")
     paths = [
         p
         for p in ("resumable", "tests", "benchmarks", "providers", "noxfile.py")
@@ -115,6 +118,8 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on resumable/ and the typing examples in tests/typing/."""
     # The providers' own dependencies (httpx, stamina), so their code is checked too.
     session.install(
+        "-c",
+        str(DEV_CONSTRAINTS),
         "-e",
         ".[all]",
         *(f"-e./providers/{name}" for name in PROVIDERS),
