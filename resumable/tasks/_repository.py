@@ -9,6 +9,7 @@ the others see zero rows updated.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -34,6 +35,13 @@ from resumable.tasks._transitions import TERMINAL, sources_of
 _t = tasks.c
 _s = task_subscribers.c
 T = TypeVar("T")
+
+
+@functools.lru_cache(maxsize=8)
+def _names_literal(names: tuple[str, ...]) -> str:
+    """The claim's task names as one array literal: a worker's registered names rarely
+    change, so each claim need not sort and quote them again."""
+    return array_literal(names)
 
 
 class TaskRepository:
@@ -399,7 +407,7 @@ class TaskRepository:
             statement,
             task_uuid,
             utcnow(),
-            names=array_literal(names),
+            names=_names_literal(tuple(names)),
             worker_id=worker_id,
             message=message_id,
         )

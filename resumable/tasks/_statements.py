@@ -188,6 +188,11 @@ class _Rows:
         return row
 
 
+def _move_binds(task_uuid: str, now: datetime, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """A move's bind values: its row, its moment, and ``p_<name>`` for each extra."""
+    return {"p_uuid": task_uuid, "p_now": now, **{f"p_{k}": v for k, v in extra.items()}}
+
+
 class HotStatements:
     """Compiled statements for creating, claiming, reading and finishing a task.
 
@@ -344,7 +349,7 @@ class HotStatements:
         The row is the record's columns (:data:`RECORD_COLUMNS`); columns a statement
         returns after those (the claim's arguments) come back under their names too.
         """
-        values = {"p_uuid": task_uuid, "p_now": now, **{f"p_{k}": v for k, v in extra.items()}}
+        values = _move_binds(task_uuid, now, extra)
         if self.returning:
             raw = self.direct.fetch_one(statement, values)
             if raw is None:
@@ -354,12 +359,7 @@ class HotStatements:
             if statement is self.claim_named:
                 row["arguments"] = raw[width]
             return row
-
-        def work(cursor: Any) -> int:
-            cursor.execute(statement.sql, statement.parameters(values))
-            return int(cursor.rowcount)
-
-        if not self.direct.call(work):
+        if not self._count(statement, values):
             return None
         return self.fetch(task_uuid)
 
@@ -368,15 +368,20 @@ class HotStatements:
     ) -> bool:
         """Run a compare-and-set move that returns no more than its key (``succeed_key``,
         ``succeed_key_notify``); whether it won."""
-        values = {"p_uuid": task_uuid, "p_now": now, **{f"p_{k}": v for k, v in extra.items()}}
+        values = _move_binds(task_uuid, now, extra)
         if self.returning:
             return self.direct.fetch_one(statement, values) is not None
+        return bool(self._count(statement, values))
+
+    def _count(self, statement: CompiledStatement, values: Mapping[str, Any]) -> int:
+        """Run a statement without RETURNING; the rows it changed."""
 
         def work(cursor: Any) -> int:
             cursor.execute(statement.sql, statement.parameters(values))
             return int(cursor.rowcount)
 
-        return bool(self.direct.call(work))
+        count: int = self.direct.call(work)
+        return count
 
     def close(self) -> None:
         """Give the kept connections back to the pool."""
